@@ -1,0 +1,2 @@
+/* placeholder: replaced by the server implementation */
+int main(void) { return 1; }

@@ -1,0 +1,232 @@
+/* storage/store.h - the content-addressed store and its SQLite index.
+ *
+ * One store type serves the registry (wharfd) and the client's local image
+ * store. Layout below the root directory:
+ *
+ *   blobs/<alg>/<2 hex>/<hex>   immutable content, named by its digest
+ *   uploads/<id>                bytes of an upload session in progress
+ *   index.db (+ -wal, -shm)     SQLite in WAL mode, synchronous=FULL
+ *
+ * Invariants:
+ *  - a blob file exists under its name only with exactly the bytes of that
+ *    digest: it is written to uploads/ or a temp file, hashed while
+ *    streaming, fsynced, renamed into place and its directory fsynced, and
+ *    only then is the index row committed (file first, row after; GC removes
+ *    row first, file after);
+ *  - a repository reads a blob only when linked to it (pushed, mounted or
+ *    referenced by a manifest pushed there);
+ *  - manifests are stored as blobs (exact bytes) plus a row with media type,
+ *    artifactType, subject and annotations, and one edge row per digest they
+ *    reference; a manifest push, its edges, its tags and the tag history
+ *    rows commit in one transaction;
+ *  - every tag move (create, move, delete) appends one tag_history row.
+ *
+ * Threads: a struct store may be used from many threads at once (each
+ * thread gets its own read connection; writes are serialised with BEGIN
+ * IMMEDIATE). Several processes may open the same root at once.
+ * Nothing here prints or speaks HTTP: failures come back as enum wh_code
+ * with detail in struct wh_err.
+ */
+#ifndef WH_STORE_H
+#define WH_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "common/digest.h"
+#include "common/err.h"
+#include "common/manifest.h"
+
+struct store;
+
+enum store_open_flags {
+  STORE_CREATE = 1 << 0,   /* create the root and the schema when missing */
+  STORE_READONLY = 1 << 1, /* open the index read-only (fsck without repair) */
+};
+
+/* Opens (and with STORE_CREATE, creates) the store at root. */
+enum wh_code store_open(const char *root, unsigned flags, struct store **out, struct wh_err *err);
+void store_free(struct store *s); /* NULL is a no-op; open uploads are parked, not lost */
+
+/* ---- blobs ----------------------------------------------------------- */
+
+/* Size of blob d. repo NULL: anywhere in the store; else only when repo may
+ * read it. WH_ENOTFOUND when absent (or not readable from repo). */
+enum wh_code store_blob_stat(struct store *s, const char *repo, const struct wh_digest *d,
+                             uint64_t *size_out, struct wh_err *err);
+/* Opens blob d read-only (O_CLOEXEC). *fd_out is the caller's to close. */
+enum wh_code store_blob_open(struct store *s, const char *repo, const struct wh_digest *d, int *fd_out,
+                             uint64_t *size_out, struct wh_err *err);
+/* Links an existing blob into repo (cross-repository mount). from NULL:
+ * allowed when any repository has it; else only when from has it.
+ * WH_ENOTFOUND when the source does not have it. Creates repo if needed. */
+enum wh_code store_blob_mount(struct store *s, const char *repo, const struct wh_digest *d, const char *from,
+                              struct wh_err *err);
+/* Removes repo's link to blob d (the file stays until GC).
+ * WH_ENOTFOUND when repo does not have it. */
+enum wh_code store_blob_unlink(struct store *s, const char *repo, const struct wh_digest *d, struct wh_err *err);
+/* Stores a small in-memory blob and links it to repo (NULL: no link).
+ * expected NULL: computed as sha256; else must match (WH_EDIGEST). */
+enum wh_code store_blob_put(struct store *s, const char *repo, const void *data, size_t len,
+                            const struct wh_digest *expected, struct wh_digest *out, struct wh_err *err);
+
+/* ---- upload sessions --------------------------------------------------
+ *
+ *          store_upload_start        store_upload_get / _write / _release
+ *   (none) -----------------> OPEN <------------------------------------+
+ *                               |  \----------------------------------/
+ *           store_upload_finish |  store_upload_cancel, or purge by age
+ *               (digest ok)     v          v
+ *                          COMMITTED    (gone)
+ *
+ * A session belongs to one repository; looking it up from another is
+ * WH_ENOTFOUND. Its bytes live in uploads/<id>; the running hash is kept in
+ * memory between requests and recomputed from the file after a restart.
+ * Only one handle per session at a time (WH_ECONFLICT otherwise).
+ */
+#define STORE_UPLOAD_ID_LEN 32 /* hex chars */
+
+struct store_upload;
+
+enum wh_code store_upload_start(struct store *s, const char *repo, char id_out[STORE_UPLOAD_ID_LEN + 1],
+                                struct wh_err *err);
+/* Takes the session's handle. WH_ENOTFOUND: unknown id or other repo. */
+enum wh_code store_upload_get(struct store *s, const char *repo, const char *id, struct store_upload **out,
+                              struct wh_err *err);
+const char *store_upload_id(const struct store_upload *u);
+uint64_t store_upload_size(const struct store_upload *u); /* bytes received so far */
+/* Appends bytes at the end. Caps: WH_ETOOBIG past the store's max blob size. */
+enum wh_code store_upload_write(struct store_upload *u, const void *p, size_t n, struct wh_err *err);
+/* Gives the handle back; the session stays open (resumable). NULL no-op. */
+void store_upload_release(struct store_upload *u);
+/* Verifies the bytes against expected (any supported algorithm), moves them
+ * into the blob store, links the blob to the session's repo and ends the
+ * session. Consumes u whatever the result. On WH_EDIGEST the session is
+ * ended too (its bytes are discarded). *size_out optional. */
+enum wh_code store_upload_finish(struct store_upload *u, const struct wh_digest *expected, uint64_t *size_out,
+                                 struct wh_err *err);
+/* Ends an open session and removes its bytes. WH_ENOTFOUND when unknown. */
+enum wh_code store_upload_cancel(struct store *s, const char *repo, const char *id, struct wh_err *err);
+/* Removes sessions untouched for more than max_age_s seconds; *n_out optional. */
+enum wh_code store_upload_purge(struct store *s, int64_t max_age_s, uint64_t *n_out, struct wh_err *err);
+/* Largest blob an upload may reach (default 64 GiB). */
+void store_set_max_blob_size(struct store *s, uint64_t max);
+
+/* ---- manifests --------------------------------------------------------- */
+
+enum store_manifest_flags {
+  STORE_MANIFEST_SPARSE_INDEX = 1 << 0, /* index children need not exist */
+};
+
+struct store_manifest_put {
+  const char *repo;
+  const void *body;          /* exact bytes, stored as they are */
+  size_t len;
+  const char *media_type;    /* what GET will answer as Content-Type */
+  const struct wh_manifest *parsed;  /* the parsed body: references to check */
+  const struct wh_digest *digest;    /* pushed by digest: body must match
+                                        (its algorithm is used); NULL: sha256 */
+  const char *const *tags;   /* tags to point at it (may be empty) */
+  size_t n_tags;
+  const char *who;           /* for tag history; may be NULL */
+  unsigned flags;            /* enum store_manifest_flags */
+};
+
+/* Stores a manifest in one transaction: checks that every blob it needs
+ * (config, layers except non-distributable ones) is readable from repo and,
+ * for an index, every child manifest exists in repo (unless sparse);
+ * `subject` need not exist. Links config/layers to repo, records edges,
+ * moves tags and appends history rows. Errors: WH_EDIGEST (body vs digest),
+ * WH_ENOTFOUND (a reference is missing; err names the digest). *out gets the
+ * manifest digest (optional). */
+enum wh_code store_manifest_put(struct store *s, const struct store_manifest_put *a, struct wh_digest *out,
+                                struct wh_err *err);
+
+struct store_manifest {
+  struct wh_digest digest;
+  char media_type[256];
+  uint64_t size;
+};
+
+/* Looks up reference (a tag, or a digest string) in repo. fd_out optional:
+ * when given, the manifest's blob is opened read-only for the caller.
+ * WH_ENOTFOUND when the repo, tag or manifest is unknown. */
+enum wh_code store_manifest_get(struct store *s, const char *repo, const char *reference,
+                                struct store_manifest *out, int *fd_out, struct wh_err *err);
+/* Deletes manifest d from repo with the tags pointing at it (history rows
+ * recorded). WH_ENOTFOUND when repo does not have it. */
+enum wh_code store_manifest_delete(struct store *s, const char *repo, const struct wh_digest *d, const char *who,
+                                   struct wh_err *err);
+
+/* ---- tags ------------------------------------------------------------- */
+
+/* Points tag at manifest d, which must exist in repo (WH_ENOTFOUND). */
+enum wh_code store_tag_set(struct store *s, const char *repo, const char *tag, const struct wh_digest *d,
+                           const char *who, struct wh_err *err);
+/* Removes a tag (the manifest stays). WH_ENOTFOUND when unknown. */
+enum wh_code store_tag_delete(struct store *s, const char *repo, const char *tag, const char *who,
+                              struct wh_err *err);
+
+/* Called once per name in order; return non-zero to stop early. */
+typedef int (*store_name_cb)(void *ctx, const char *name);
+
+/* Tags of repo in ASCII (byte) order, strictly after `last` (NULL: from the
+ * start), at most n (0 = no limit). *more_out (optional) says whether more
+ * follow. WH_ENOTFOUND when repo is unknown. */
+enum wh_code store_tag_list(struct store *s, const char *repo, const char *last, size_t n, store_name_cb cb,
+                            void *ctx, bool *more_out, struct wh_err *err);
+/* Repositories, same rules. */
+enum wh_code store_repo_list(struct store *s, const char *last, size_t n, store_name_cb cb, void *ctx,
+                             bool *more_out, struct wh_err *err);
+bool store_repo_exists(struct store *s, const char *repo);
+
+struct store_tag_move {
+  int64_t id;              /* increasing, history order */
+  const char *repo;
+  const char *tag;
+  bool has_old, has_new;   /* created: !has_old; deleted: !has_new */
+  struct wh_digest old_digest, new_digest;
+  int64_t time_ms;         /* unix time in milliseconds */
+  const char *who;         /* may be NULL */
+};
+typedef int (*store_tag_move_cb)(void *ctx, const struct store_tag_move *m);
+/* History of tag in repo, newest first, ids below before_id (0: from the
+ * newest), at most n (0 = no limit). */
+enum wh_code store_tag_history(struct store *s, const char *repo, const char *tag, int64_t before_id, size_t n,
+                               store_tag_move_cb cb, void *ctx, struct wh_err *err);
+
+/* ---- referrers -------------------------------------------------------- */
+
+struct store_referrer {
+  struct wh_digest digest;
+  const char *media_type;
+  uint64_t size;
+  const char *artifact_type;    /* may be NULL */
+  const char *annotations_json; /* JSON object text, may be NULL */
+};
+typedef int (*store_referrer_cb)(void *ctx, const struct store_referrer *r);
+/* Manifests in repo whose subject is `subject`, optionally only those with
+ * artifactType == artifact_type (NULL: all). A missing subject is fine. */
+enum wh_code store_referrers(struct store *s, const char *repo, const struct wh_digest *subject,
+                             const char *artifact_type, store_referrer_cb cb, void *ctx, struct wh_err *err);
+
+/* ---- fsck ------------------------------------------------------------- */
+
+enum store_fsck_flags {
+  STORE_FSCK_REPAIR = 1 << 0, /* drop rows whose file is missing or corrupt, remove stray temp files */
+};
+struct store_fsck_report {
+  uint64_t blobs;     /* blob rows checked */
+  uint64_t manifests; /* manifest rows checked */
+  uint64_t problems;  /* inconsistencies found */
+  uint64_t repaired;  /* of which repaired */
+};
+typedef void (*store_fsck_cb)(void *ctx, const char *problem);
+/* Checks every index row against the files (exists, size, digest), every
+ * edge and tag against the rows, and files without rows. Each problem is
+ * passed to cb as one line. Returns WH_OK when the walk completed (look at
+ * report->problems), an error when it could not. */
+enum wh_code store_fsck(struct store *s, unsigned flags, store_fsck_cb cb, void *ctx,
+                        struct store_fsck_report *report, struct wh_err *err);
+
+#endif
