@@ -13,6 +13,12 @@
  *    wh_digest_parse() accepts and a size >= 0.
  * Unknown fields are ignored. An OCI artifact manifest (image manifest with
  * artifactType or a non-image config media type) is an image manifest here.
+ * Details: Content-Type parameters (";charset=...") are ignored; with no
+ * mediaType and no Content-Type the kind follows the fields (OCI types);
+ * Docker types need mediaType in the body; index entries may carry a
+ * platform (then with os and architecture); annotations are objects of
+ * strings; a digest of an unsupported algorithm is WH_EINVALID here; more
+ * than WH_MANIFEST_MAX_DESCRIPTORS entries in one list is WH_ETOOBIG.
  */
 #ifndef WH_MANIFEST_H
 #define WH_MANIFEST_H
@@ -25,6 +31,9 @@
 #include "common/err.h"
 
 #define WH_MANIFEST_MAX (4u * 1024 * 1024)
+/* Most descriptors (layers, manifests, urls of one descriptor) accepted in
+ * one list; more is WH_ETOOBIG. */
+#define WH_MANIFEST_MAX_DESCRIPTORS 10000
 
 #define WH_MT_OCI_MANIFEST "application/vnd.oci.image.manifest.v1+json"
 #define WH_MT_OCI_INDEX "application/vnd.oci.image.index.v1+json"
