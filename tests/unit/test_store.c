@@ -1,0 +1,1398 @@
+/* tests/unit/test_store.c - unit tests of storage/ (the store and its index).
+ *
+ * Each test gets a fresh store in its own temp directory (removed after).
+ * Crash safety is checked by forking a child that opens the store with
+ * WHARF_FAULT set and is killed at the fault point; the parent then looks
+ * at what is visible and runs fsck.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <sqlite3.h>
+
+#include "common/manifest.h"
+#include "storage/store.h"
+
+struct fixture {
+  char dir[64];
+  struct store *s;
+};
+
+#define MT_LAYER WH_MT_OCI_LAYER_GZIP
+
+/* ---- helpers ----------------------------------------------------------- */
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+  (void)st;
+  (void)flag;
+  (void)ftw;
+  remove(path);
+  return 0;
+}
+
+static int setup(void **state)
+{
+  struct fixture *f = calloc(1, sizeof(*f));
+  struct wh_err e;
+  char tmp[32] = "/tmp/wh-store-XXXXXX";
+
+  assert_non_null(mkdtemp(tmp));
+  snprintf(f->dir, sizeof(f->dir), "%s/r", tmp);
+  assert_int_equal(store_open(f->dir, STORE_CREATE, &f->s, &e), WH_OK);
+  *state = f;
+  return 0;
+}
+
+static int teardown(void **state)
+{
+  struct fixture *f = *state;
+  char *slash;
+
+  store_free(f->s);
+  slash = strrchr(f->dir, '/');
+  *slash = '\0';
+  nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+  free(f);
+  return 0;
+}
+
+static void reopen(struct fixture *f)
+{
+  struct wh_err e;
+
+  store_free(f->s);
+  f->s = NULL;
+  assert_int_equal(store_open(f->dir, 0, &f->s, &e), WH_OK);
+}
+
+static struct wh_digest put_blob(struct store *s, const char *repo, const char *text)
+{
+  struct wh_digest d;
+  struct wh_err e;
+
+  assert_int_equal(store_blob_put(s, repo, text, strlen(text), NULL, &d, &e), WH_OK);
+  return d;
+}
+
+static struct wh_digest digest_of(const char *text)
+{
+  struct wh_digest d;
+
+  wh_digest_buf(WH_DIGEST_SHA256, text, strlen(text), &d);
+  return d;
+}
+
+/* An image manifest with one config and up to two layers (NULL: none). */
+static char *image_json(const struct wh_digest *config, const struct wh_digest *l1, const char *l1_type,
+                        const struct wh_digest *l2, const char *artifact_type,
+                        const struct wh_digest *subject, const char *annotation)
+{
+  char *out = malloc(4096);
+  int n;
+
+  assert_non_null(out);
+  n = snprintf(out, 4096,
+               "{\"schemaVersion\":2,\"mediaType\":\"" WH_MT_OCI_MANIFEST "\"%s%s%s,"
+               "\"config\":{\"mediaType\":\"" WH_MT_OCI_CONFIG "\",\"digest\":\"%s\",\"size\":2},"
+               "\"layers\":[",
+               artifact_type ? ",\"artifactType\":\"" : "", artifact_type ? artifact_type : "",
+               artifact_type ? "\"" : "", config->str);
+  if (l1)
+    n += snprintf(out + n, 4096 - n, "{\"mediaType\":\"%s\",\"digest\":\"%s\",\"size\":1}", l1_type, l1->str);
+  if (l2)
+    n += snprintf(out + n, 4096 - n, ",{\"mediaType\":\"" MT_LAYER "\",\"digest\":\"%s\",\"size\":1}",
+                  l2->str);
+  n += snprintf(out + n, 4096 - n, "]");
+  if (subject)
+    n += snprintf(out + n, 4096 - n,
+                  ",\"subject\":{\"mediaType\":\"" WH_MT_OCI_MANIFEST "\",\"digest\":\"%s\",\"size\":10}",
+                  subject->str);
+  if (annotation)
+    n += snprintf(out + n, 4096 - n, ",\"annotations\":{\"note\":\"%s\"}", annotation);
+  snprintf(out + n, 4096 - n, "}");
+  return out;
+}
+
+static char *index_json(const struct wh_digest *a, const struct wh_digest *b)
+{
+  char *out = malloc(2048);
+
+  assert_non_null(out);
+  snprintf(out, 2048,
+           "{\"schemaVersion\":2,\"mediaType\":\"" WH_MT_OCI_INDEX "\",\"manifests\":["
+           "{\"mediaType\":\"" WH_MT_OCI_MANIFEST "\",\"digest\":\"%s\",\"size\":100,"
+           "\"platform\":{\"os\":\"linux\",\"architecture\":\"amd64\"}},"
+           "{\"mediaType\":\"" WH_MT_OCI_MANIFEST "\",\"digest\":\"%s\",\"size\":100,"
+           "\"platform\":{\"os\":\"linux\",\"architecture\":\"arm64\"}}]}",
+           a->str, b->str);
+  return out;
+}
+
+/* Parses body and stores it in repo with tag (may be NULL). */
+static enum wh_code put_manifest_full(struct store *s, const char *repo, const char *body, const char *tag,
+                                      unsigned flags, const struct wh_digest *pushed_as,
+                                      struct wh_digest *out, struct wh_err *e)
+{
+  struct wh_manifest m;
+  const char *tags[1] = {tag};
+  struct store_manifest_put a = {.repo = repo,
+                                 .body = body,
+                                 .len = strlen(body),
+                                 .parsed = &m,
+                                 .digest = pushed_as,
+                                 .tags = tags,
+                                 .n_tags = tag ? 1 : 0,
+                                 .who = "tester",
+                                 .flags = flags};
+  enum wh_code rc;
+
+  assert_int_equal(wh_manifest_parse(body, strlen(body), NULL, &m, e), WH_OK);
+  a.media_type = m.media_type;
+  rc = store_manifest_put(s, &a, out, e);
+  wh_manifest_release(&m);
+  return rc;
+}
+
+static enum wh_code put_manifest(struct store *s, const char *repo, const char *body, const char *tag,
+                                 struct wh_digest *out)
+{
+  struct wh_err e;
+
+  return put_manifest_full(s, repo, body, tag, 0, NULL, out, &e);
+}
+
+/* A pushed image in repo: config + one layer (content from seed), tagged. */
+static struct wh_digest push_image(struct store *s, const char *repo, const char *seed, const char *tag)
+{
+  char cfg[64], layer[64];
+  struct wh_digest c, l, d;
+  char *body;
+
+  snprintf(cfg, sizeof(cfg), "{}%s", seed);
+  snprintf(layer, sizeof(layer), "layer-%s", seed);
+  c = put_blob(s, repo, cfg);
+  l = put_blob(s, repo, layer);
+  body = image_json(&c, &l, MT_LAYER, NULL, NULL, NULL, seed);
+  assert_int_equal(put_manifest(s, repo, body, tag, &d), WH_OK);
+  free(body);
+  return d;
+}
+
+/* Counts regular files below a directory (nftw has no context argument). */
+static uint64_t files_seen;
+static int count_cb(const char *p, const struct stat *st, int flag, struct FTW *ftw)
+{
+  (void)p;
+  (void)ftw;
+  if (flag == FTW_F && S_ISREG(st->st_mode))
+    files_seen++;
+  return 0;
+}
+
+static uint64_t files_under(struct fixture *f, const char *sub)
+{
+  char path[128];
+
+  snprintf(path, sizeof(path), "%s/%s", f->dir, sub);
+  files_seen = 0;
+  nftw(path, count_cb, 16, FTW_PHYS);
+  return files_seen;
+}
+
+static void blob_path(struct fixture *f, const struct wh_digest *d, char *out, size_t size)
+{
+  const char *hex = wh_digest_hex(d);
+
+  snprintf(out, size, "%s/blobs/%s/%.2s/%s", f->dir, wh_digest_alg_name(d->alg), hex, hex);
+}
+
+static void sql_exec(struct fixture *f, const char *sql)
+{
+  char path[128];
+  sqlite3 *db;
+
+  snprintf(path, sizeof(path), "%s/index.db", f->dir);
+  assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+  sqlite3_busy_timeout(db, 5000);
+  assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+  sqlite3_close(db);
+}
+
+struct fsck_lines {
+  int n;
+  char last[768];
+};
+
+static void on_problem(void *ctx, const char *problem)
+{
+  struct fsck_lines *l = ctx;
+
+  l->n++;
+  snprintf(l->last, sizeof(l->last), "%s", problem);
+  if (getenv("TEST_VERBOSE"))
+    fprintf(stderr, "# fsck: %s\n", problem);
+}
+
+static struct store_fsck_report fsck(struct store *s, unsigned flags)
+{
+  struct store_fsck_report r;
+  struct fsck_lines l = {0};
+  struct wh_err e;
+
+  assert_int_equal(store_fsck(s, flags, on_problem, &l, &r, &e), WH_OK);
+  assert_int_equal((uint64_t)l.n, r.problems);
+  return r;
+}
+
+static void assert_clean(struct store *s)
+{
+  struct store_fsck_report r = fsck(s, 0);
+
+  assert_int_equal(r.problems, 0);
+}
+
+/* ---- open -------------------------------------------------------------- */
+
+static void test_open_errors(void **state)
+{
+  struct fixture *f = *state;
+  struct store *s = NULL;
+  struct wh_err e;
+  char path[128];
+
+  snprintf(path, sizeof(path), "%s/missing", f->dir);
+  assert_int_equal(store_open(path, 0, &s, &e), WH_ENOTFOUND);
+  assert_null(s);
+  assert_int_equal(store_open(path, STORE_CREATE | STORE_READONLY, &s, &e), WH_EINVALID);
+  /* nested creation works */
+  snprintf(path, sizeof(path), "%s/a/b/c", f->dir);
+  assert_int_equal(store_open(path, STORE_CREATE, &s, &e), WH_OK);
+  store_free(s);
+  store_free(NULL);
+}
+
+static void test_reopen_persists(void **state)
+{
+  struct fixture *f = *state;
+  struct wh_digest d = push_image(f->s, "app", "one", "v1"), blob;
+  struct store_manifest m;
+  struct wh_err e;
+  uint64_t size;
+
+  blob = put_blob(f->s, "app", "persist me");
+  reopen(f);
+  assert_int_equal(store_manifest_get(f->s, "app", "v1", &m, NULL, &e), WH_OK);
+  assert_true(wh_digest_eq(&m.digest, &d));
+  assert_int_equal(store_blob_stat(f->s, "app", &blob, &size, &e), WH_OK);
+  assert_int_equal(size, 10);
+  assert_true(store_repo_exists(f->s, "app"));
+  assert_false(store_repo_exists(f->s, "nope"));
+  assert_clean(f->s);
+}
+
+static void test_readonly(void **state)
+{
+  struct fixture *f = *state;
+  struct store *ro = NULL;
+  struct store_fsck_report r;
+  struct wh_digest d = push_image(f->s, "app", "ro", "v1");
+  struct store_manifest m;
+  struct wh_err e;
+
+  assert_int_equal(store_open(f->dir, STORE_READONLY, &ro, &e), WH_OK);
+  assert_int_equal(store_manifest_get(ro, "app", "v1", &m, NULL, &e), WH_OK);
+  assert_true(wh_digest_eq(&m.digest, &d));
+  assert_int_equal(store_fsck(ro, 0, NULL, NULL, &r, &e), WH_OK);
+  assert_int_equal(r.problems, 0);
+  assert_int_equal(store_fsck(ro, STORE_FSCK_REPAIR, NULL, NULL, &r, &e), WH_EINVALID);
+  assert_int_not_equal(store_blob_put(ro, "app", "x", 1, NULL, NULL, &e), WH_OK);
+  store_free(ro);
+}
+
+/* ---- blobs ------------------------------------------------------------- */
+
+static void test_blob_put_stat_open(void **state)
+{
+  struct fixture *f = *state;
+  struct wh_digest d = put_blob(f->s, "a", "hello"), want = digest_of("hello"), bad;
+  char path[256], buf[16];
+  struct stat st;
+  uint64_t size = 0;
+  struct wh_err e;
+  int fd = -1;
+
+  assert_true(wh_digest_eq(&d, &want));
+  assert_int_equal(store_blob_stat(f->s, "a", &d, &size, &e), WH_OK);
+  assert_int_equal(size, 5);
+  assert_int_equal(store_blob_stat(f->s, NULL, &d, &size, &e), WH_OK);
+  assert_int_equal(store_blob_open(f->s, "a", &d, &fd, &size, &e), WH_OK);
+  assert_int_equal(read(fd, buf, sizeof(buf)), 5);
+  assert_memory_equal(buf, "hello", 5);
+  assert_true(fcntl(fd, F_GETFD) & FD_CLOEXEC);
+  close(fd);
+  blob_path(f, &d, path, sizeof(path));
+  assert_int_equal(stat(path, &st), 0);
+  assert_int_equal(st.st_mode & 0777, 0444);
+  /* idempotent */
+  d = put_blob(f->s, "a", "hello");
+  assert_true(wh_digest_eq(&d, &want));
+  /* expected digest must match */
+  wh_digest_buf(WH_DIGEST_SHA256, "other", 5, &bad);
+  assert_int_equal(store_blob_put(f->s, "a", "hello", 5, &bad, NULL, &e), WH_EDIGEST);
+  assert_int_equal(store_blob_stat(f->s, NULL, &bad, &size, &e), WH_ENOTFOUND);
+  /* empty blob */
+  d = put_blob(f->s, NULL, "");
+  assert_int_equal(store_blob_stat(f->s, NULL, &d, &size, &e), WH_OK);
+  assert_int_equal(size, 0);
+  assert_int_equal(store_blob_stat(f->s, "a", &d, &size, &e), WH_ENOTFOUND);
+  assert_int_equal(files_under(f, "uploads"), 0);
+  assert_clean(f->s);
+}
+
+static void test_blob_sha512(void **state)
+{
+  struct fixture *f = *state;
+  struct wh_digest want, got;
+  char path[256];
+  uint64_t size;
+  struct wh_err e;
+
+  wh_digest_buf(WH_DIGEST_SHA512, "five5", 5, &want);
+  assert_int_equal(store_blob_put(f->s, "a", "five5", 5, &want, &got, &e), WH_OK);
+  assert_true(wh_digest_eq(&want, &got));
+  assert_int_equal(store_blob_stat(f->s, "a", &want, &size, &e), WH_OK);
+  blob_path(f, &want, path, sizeof(path));
+  assert_int_equal(access(path, F_OK), 0);
+  assert_clean(f->s);
+}
+
+static void test_repo_isolation_mount_unlink(void **state)
+{
+  struct fixture *f = *state;
+  struct wh_digest d = put_blob(f->s, "a", "shared"), unknown = digest_of("never stored");
+  uint64_t size;
+  struct wh_err e;
+  int fd = -1;
+
+  assert_int_equal(store_blob_stat(f->s, "b", &d, &size, &e), WH_ENOTFOUND);
+  assert_int_equal(store_blob_open(f->s, "b", &d, &fd, &size, &e), WH_ENOTFOUND);
+  assert_int_equal(fd, -1);
+  assert_int_equal(store_blob_mount(f->s, "b", &d, "c", &e), WH_ENOTFOUND);
+  assert_int_equal(store_blob_mount(f->s, "b", &unknown, NULL, &e), WH_ENOTFOUND);
+  assert_int_equal(store_blob_mount(f->s, "b", &d, "a", &e), WH_OK);
+  assert_int_equal(store_blob_stat(f->s, "b", &d, &size, &e), WH_OK);
+  assert_int_equal(size, 6);
+  assert_int_equal(store_blob_mount(f->s, "c", &d, NULL, &e), WH_OK);
+  assert_int_equal(store_blob_stat(f->s, "c", &d, &size, &e), WH_OK);
+  assert_int_equal(store_blob_unlink(f->s, "b", &d, &e), WH_OK);
+  assert_int_equal(store_blob_stat(f->s, "b", &d, &size, &e), WH_ENOTFOUND);
+  assert_int_equal(store_blob_unlink(f->s, "b", &d, &e), WH_ENOTFOUND);
+  assert_int_equal(store_blob_unlink(f->s, "zz", &d, &e), WH_ENOTFOUND);
+  assert_int_equal(store_blob_stat(f->s, "a", &d, &size, &e), WH_OK);
+  assert_int_equal(store_blob_stat(f->s, NULL, &d, &size, &e), WH_OK);
+  assert_int_equal(store_blob_mount(f->s, "bad name", &d, "a", &e), WH_EINVALID);
+  assert_clean(f->s);
+}
+
+/* ---- uploads ----------------------------------------------------------- */
+
+static struct store_upload *get_upload(struct store *s, const char *repo, const char *id)
+{
+  struct store_upload *u = NULL;
+  struct wh_err e;
+
+  assert_int_equal(store_upload_get(s, repo, id, &u, &e), WH_OK);
+  assert_non_null(u);
+  return u;
+}
+
+static void write_upload(struct store_upload *u, const char *text)
+{
+  struct wh_err e;
+
+  assert_int_equal(store_upload_write(u, text, strlen(text), &e), WH_OK);
+}
+
+static void test_upload_chunks(void **state)
+{
+  struct fixture *f = *state;
+  char id[STORE_UPLOAD_ID_LEN + 1];
+  struct wh_digest want = digest_of("hello, world");
+  struct store_upload *u;
+  uint64_t size = 0;
+  struct wh_err e;
+
+  assert_int_equal(store_upload_start(f->s, "a", id, &e), WH_OK);
+  assert_int_equal(strlen(id), STORE_UPLOAD_ID_LEN);
+  u = get_upload(f->s, "a", id);
+  assert_string_equal(store_upload_id(u), id);
+  assert_int_equal(store_upload_size(u), 0);
+  write_upload(u, "hello");
+  store_upload_release(u);
+  u = get_upload(f->s, "a", id);
+  assert_int_equal(store_upload_size(u), 5);
+  write_upload(u, ", ");
+  write_upload(u, "world");
+  assert_int_equal(store_upload_finish(u, &want, &size, &e), WH_OK);
+  assert_int_equal(size, 12);
+  assert_int_equal(store_blob_stat(f->s, "a", &want, &size, &e), WH_OK);
+  assert_int_equal(size, 12);
+  assert_int_equal(store_upload_get(f->s, "a", id, &u, &e), WH_ENOTFOUND);
+  assert_int_equal(files_under(f, "uploads"), 0);
+  store_upload_release(NULL);
+  assert_clean(f->s);
+}
+
+static void test_upload_sha512(void **state)
+{
+  struct fixture *f = *state;
+  char id[STORE_UPLOAD_ID_LEN + 1];
+  struct wh_digest want, wrong;
+  struct store_upload *u;
+  uint64_t size;
+  struct wh_err e;
+
+  wh_digest_buf(WH_DIGEST_SHA512, "sixty-four", 10, &want);
+  assert_int_equal(store_upload_start(f->s, "a", id, &e), WH_OK);
+  u = get_upload(f->s, "a", id);
+  write_upload(u, "sixty-four");
+  assert_int_equal(store_upload_finish(u, &want, NULL, &e), WH_OK);
+  assert_int_equal(store_blob_stat(f->s, "a", &want, &size, &e), WH_OK);
+  assert_int_equal(size, 10);
+  /* wrong sha512 */
+  wh_digest_buf(WH_DIGEST_SHA512, "other", 5, &wrong);
+  assert_int_equal(store_upload_start(f->s, "a", id, &e), WH_OK);
+  u = get_upload(f->s, "a", id);
+  write_upload(u, "sixty-five");
+  assert_int_equal(store_upload_finish(u, &wrong, NULL, &e), WH_EDIGEST);
+  assert_int_equal(store_blob_stat(f->s, NULL, &wrong, &size, &e), WH_ENOTFOUND);
+  assert_int_equal(store_upload_get(f->s, "a", id, &u, &e), WH_ENOTFOUND);
+  assert_clean(f->s);
+}
+
+static void test_upload_wrong_digest(void **state)
+{
+  struct fixture *f = *state;
+  char id[STORE_UPLOAD_ID_LEN + 1];
+  struct wh_digest wrong = digest_of("not this"), actual = digest_of("this");
+  struct store_upload *u;
+  uint64_t size;
+  struct wh_err e;
+
+  assert_int_equal(store_upload_start(f->s, "a", id, &e), WH_OK);
+  u = get_upload(f->s, "a", id);
+  write_upload(u, "this");
+  assert_int_equal(store_upload_finish(u, &wrong, &size, &e), WH_EDIGEST);
+  assert_non_null(strstr(e.msg, actual.str));
+  assert_int_equal(store_blob_stat(f->s, NULL, &wrong, &size, &e), WH_ENOTFOUND);
+  assert_int_equal(store_blob_stat(f->s, NULL, &actual, &size, &e), WH_ENOTFOUND);
+  assert_int_equal(store_upload_get(f->s, "a", id, &u, &e), WH_ENOTFOUND);
+  assert_int_equal(files_under(f, "uploads"), 0);
+  assert_int_equal(files_under(f, "blobs"), 0);
+  assert_clean(f->s);
+}
+
+static void test_upload_cancel_conflict_repo(void **state)
+{
+  struct fixture *f = *state;
+  char id[STORE_UPLOAD_ID_LEN + 1];
+  struct store_upload *u, *u2 = NULL;
+  struct wh_err e;
+
+  assert_int_equal(store_upload_start(f->s, "a", id, &e), WH_OK);
+  assert_int_equal(files_under(f, "uploads"), 1);
+  u = get_upload(f->s, "a", id);
+  assert_int_equal(store_upload_get(f->s, "a", id, &u2, &e), WH_ECONFLICT);
+  assert_null(u2);
+  assert_int_equal(store_upload_cancel(f->s, "a", id, &e), WH_ECONFLICT);
+  write_upload(u, "abc");
+  store_upload_release(u);
+  /* other repository, bad ids */
+  assert_int_equal(store_upload_get(f->s, "b", id, &u2, &e), WH_ENOTFOUND);
+  assert_int_equal(store_upload_get(f->s, "a", "../../index.db", &u2, &e), WH_ENOTFOUND);
+  assert_int_equal(store_upload_get(f->s, "a", "0123456789abcdef0123456789abcdef", &u2, &e), WH_ENOTFOUND);
+  assert_int_equal(store_upload_cancel(f->s, "b", id, &e), WH_ENOTFOUND);
+  u = get_upload(f->s, "a", id);
+  assert_int_equal(store_upload_size(u), 3);
+  store_upload_release(u);
+  assert_int_equal(store_upload_cancel(f->s, "a", id, &e), WH_OK);
+  assert_int_equal(store_upload_get(f->s, "a", id, &u2, &e), WH_ENOTFOUND);
+  assert_int_equal(store_upload_cancel(f->s, "a", id, &e), WH_ENOTFOUND);
+  assert_int_equal(files_under(f, "uploads"), 0);
+  assert_clean(f->s);
+}
+
+static void test_upload_max_size(void **state)
+{
+  struct fixture *f = *state;
+  char id[STORE_UPLOAD_ID_LEN + 1];
+  struct wh_digest want = digest_of("12345678");
+  struct store_upload *u;
+  struct wh_err e;
+
+  store_set_max_blob_size(f->s, 10);
+  assert_int_equal(store_upload_start(f->s, "a", id, &e), WH_OK);
+  u = get_upload(f->s, "a", id);
+  write_upload(u, "12345678");
+  assert_int_equal(store_upload_write(u, "abcde", 5, &e), WH_ETOOBIG);
+  assert_int_equal(store_upload_size(u), 8);
+  assert_int_equal(store_upload_finish(u, &want, NULL, &e), WH_OK);
+  assert_int_equal(store_blob_put(f->s, "a", "0123456789a", 11, NULL, NULL, &e), WH_ETOOBIG);
+  assert_clean(f->s);
+}
+
+static void test_upload_survives_restart(void **state)
+{
+  struct fixture *f = *state;
+  char id[STORE_UPLOAD_ID_LEN + 1];
+  struct wh_digest want = digest_of("before-after");
+  struct store_upload *u;
+  struct wh_err e;
+
+  assert_int_equal(store_upload_start(f->s, "a", id, &e), WH_OK);
+  u = get_upload(f->s, "a", id);
+  write_upload(u, "before-");
+  store_upload_release(u);
+  reopen(f); /* the running hash is lost: get re-hashes the file */
+  u = get_upload(f->s, "a", id);
+  assert_int_equal(store_upload_size(u), 7);
+  write_upload(u, "after");
+  assert_int_equal(store_upload_finish(u, &want, NULL, &e), WH_OK);
+  assert_clean(f->s);
+}
+
+static void test_upload_purge(void **state)
+{
+  struct fixture *f = *state;
+  char id_old[STORE_UPLOAD_ID_LEN + 1], id_new[STORE_UPLOAD_ID_LEN + 1], id_busy[STORE_UPLOAD_ID_LEN + 1];
+  char path[256], sql[256];
+  struct timespec old[2] = {{.tv_sec = time(NULL) - 7200}, {.tv_sec = time(NULL) - 7200}};
+  struct store_upload *u, *busy;
+  uint64_t n = 99;
+  struct wh_err e;
+  int fd;
+
+  assert_int_equal(store_upload_start(f->s, "a", id_old, &e), WH_OK);
+  assert_int_equal(store_upload_start(f->s, "a", id_new, &e), WH_OK);
+  assert_int_equal(store_upload_start(f->s, "a", id_busy, &e), WH_OK);
+  busy = get_upload(f->s, "a", id_busy);
+  assert_int_equal(store_upload_purge(f->s, 3600, &n, &e), WH_OK);
+  assert_int_equal(n, 0);
+  /* age two sessions and plant an old stray temp file */
+  snprintf(sql, sizeof(sql), "UPDATE uploads SET created = created - 7200 WHERE id IN ('%s', '%s')", id_old,
+           id_busy);
+  sql_exec(f, sql);
+  snprintf(path, sizeof(path), "%s/uploads/%s", f->dir, id_old);
+  assert_int_equal(utimensat(AT_FDCWD, path, old, 0), 0);
+  snprintf(path, sizeof(path), "%s/uploads/%s", f->dir, id_busy);
+  assert_int_equal(utimensat(AT_FDCWD, path, old, 0), 0);
+  snprintf(path, sizeof(path), "%s/uploads/tmp-stray", f->dir);
+  fd = open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
+  assert_true(fd >= 0);
+  close(fd);
+  assert_int_equal(utimensat(AT_FDCWD, path, old, 0), 0);
+  assert_int_equal(store_upload_purge(f->s, 3600, &n, &e), WH_OK);
+  assert_int_equal(n, 2); /* id_old and the stray; id_busy has a handle */
+  assert_int_equal(store_upload_get(f->s, "a", id_old, &u, &e), WH_ENOTFOUND);
+  assert_int_equal(access(path, F_OK), -1);
+  u = get_upload(f->s, "a", id_new);
+  store_upload_release(u);
+  write_upload(busy, "still here");
+  store_upload_release(busy);
+  assert_int_equal(files_under(f, "uploads"), 2);
+  assert_clean(f->s);
+}
+
+/* ---- manifests --------------------------------------------------------- */
+
+static void test_manifest_put_get(void **state)
+{
+  struct fixture *f = *state;
+  struct wh_digest c = put_blob(f->s, "app", "{}"), l = put_blob(f->s, "app", "L"), d, d2, by_digest;
+  struct wh_digest missing = digest_of("missing layer"), wrong = digest_of("wrong");
+  char *body = image_json(&c, &l, MT_LAYER, NULL, NULL, NULL, NULL);
+  char *body_missing = image_json(&c, &l, MT_LAYER, &missing, NULL, NULL, NULL);
+  char *body_nd = image_json(&c, &missing, WH_MT_OCI_LAYER_ND_GZIP, NULL, NULL, NULL, NULL);
+  struct store_manifest m;
+  char buf[4096];
+  struct wh_err e;
+  int fd = -1;
+  ssize_t n;
+
+  assert_int_equal(put_manifest(f->s, "app", body, "v1", &d), WH_OK);
+  assert_int_equal(store_manifest_get(f->s, "app", "v1", &m, &fd, &e), WH_OK);
+  assert_true(wh_digest_eq(&m.digest, &d));
+  assert_string_equal(m.media_type, WH_MT_OCI_MANIFEST);
+  assert_int_equal(m.size, strlen(body));
+  n = read(fd, buf, sizeof(buf));
+  close(fd);
+  assert_int_equal(n, (ssize_t)strlen(body));
+  assert_memory_equal(buf, body, (size_t)n);
+  assert_int_equal(store_manifest_get(f->s, "app", d.str, &m, NULL, &e), WH_OK);
+  assert_true(wh_digest_eq(&m.digest, &d));
+  assert_int_equal(store_manifest_get(f->s, "app", "v2", &m, NULL, &e), WH_ENOTFOUND);
+  assert_int_equal(store_manifest_get(f->s, "other", "v1", &m, NULL, &e), WH_ENOTFOUND);
+  assert_int_equal(store_manifest_get(f->s, "app", wrong.str, &m, NULL, &e), WH_ENOTFOUND);
+  /* missing layer: refused, names the digest, leaves nothing behind */
+  assert_int_equal(put_manifest_full(f->s, "app", body_missing, "v2", 0, NULL, &d2, &e), WH_ENOTFOUND);
+  assert_non_null(strstr(e.msg, missing.str));
+  wh_digest_buf(WH_DIGEST_SHA256, body_missing, strlen(body_missing), &d2);
+  assert_int_equal(store_blob_stat(f->s, NULL, &d2, NULL, &e), WH_ENOTFOUND);
+  /* a layer in another repository does not count */
+  assert_int_equal(put_manifest(f->s, "other", body, NULL, &d2), WH_ENOTFOUND);
+  /* non-distributable layers need not be there */
+  assert_int_equal(put_manifest(f->s, "app", body_nd, "nd", &d2), WH_OK);
+  /* pushed by digest: must match; the algorithm of the given digest is used */
+  assert_int_equal(put_manifest_full(f->s, "app", body, NULL, 0, &wrong, &d2, &e), WH_EDIGEST);
+  wh_digest_buf(WH_DIGEST_SHA512, body, strlen(body), &by_digest);
+  assert_int_equal(put_manifest_full(f->s, "app", body, "v512", 0, &by_digest, &d2, &e), WH_OK);
+  assert_true(wh_digest_eq(&d2, &by_digest));
+  assert_int_equal(store_manifest_get(f->s, "app", "v512", &m, NULL, &e), WH_OK);
+  assert_int_equal(m.digest.alg, WH_DIGEST_SHA512);
+  /* idempotent re-put */
+  assert_int_equal(put_manifest(f->s, "app", body, "v1", &d2), WH_OK);
+  assert_true(wh_digest_eq(&d, &d2));
+  free(body);
+  free(body_missing);
+  free(body_nd);
+  assert_clean(f->s);
+}
+
+static void test_manifest_index(void **state)
+{
+  struct fixture *f = *state;
+  struct wh_digest a = push_image(f->s, "app", "amd64", NULL), b = digest_of("not pushed yet"), d;
+  char *idx = index_json(&a, &b);
+  struct store_manifest m;
+  struct wh_err e;
+
+  assert_int_equal(put_manifest(f->s, "app", idx, "multi", &d), WH_ENOTFOUND);
+  assert_int_equal(put_manifest_full(f->s, "app", idx, "multi", STORE_MANIFEST_SPARSE_INDEX, NULL, &d, &e),
+                   WH_OK);
+  assert_int_equal(store_manifest_get(f->s, "app", "multi", &m, NULL, &e), WH_OK);
+  assert_string_equal(m.media_type, WH_MT_OCI_INDEX);
+  free(idx);
+  b = push_image(f->s, "app", "arm64", NULL);
+  idx = index_json(&a, &b);
+  assert_int_equal(put_manifest(f->s, "app", idx, "multi", &d), WH_OK);
+  /* the same index in another repository lacks its children */
+  assert_int_equal(put_manifest(f->s, "elsewhere", idx, NULL, &d), WH_ENOTFOUND);
+  free(idx);
+  assert_clean(f->s);
+}
+
+struct refs_seen {
+  int n;
+  char types[4][128];
+  char notes[4][128];
+};
+
+static int on_referrer(void *ctx, const struct store_referrer *r)
+{
+  struct refs_seen *seen = ctx;
+
+  if (seen->n < 4) {
+    snprintf(seen->types[seen->n], 128, "%s", r->artifact_type ? r->artifact_type : "");
+    snprintf(seen->notes[seen->n], 128, "%s", r->annotations_json ? r->annotations_json : "");
+  }
+  seen->n++;
+  return 0;
+}
+
+static void test_referrers(void **state)
+{
+  struct fixture *f = *state;
+  struct wh_digest subject = digest_of("subject manifest (never pushed)");
+  struct wh_digest c = put_blob(f->s, "app", "{}"), l = put_blob(f->s, "app", "sig"), d1, d2;
+  char *sbom = image_json(&c, &l, MT_LAYER, NULL, "application/vnd.example.sbom", &subject, "sbom");
+  char *sig = image_json(&c, &l, MT_LAYER, NULL, "application/vnd.example.sig", &subject, "sig");
+  struct refs_seen seen = {0};
+  struct wh_err e;
+
+  assert_int_equal(put_manifest(f->s, "app", sbom, NULL, &d1), WH_OK);
+  assert_int_equal(put_manifest(f->s, "app", sig, NULL, &d2), WH_OK);
+  assert_int_equal(store_referrers(f->s, "app", &subject, NULL, on_referrer, &seen, &e), WH_OK);
+  assert_int_equal(seen.n, 2);
+  memset(&seen, 0, sizeof(seen));
+  assert_int_equal(
+      store_referrers(f->s, "app", &subject, "application/vnd.example.sig", on_referrer, &seen, &e), WH_OK);
+  assert_int_equal(seen.n, 1);
+  assert_string_equal(seen.types[0], "application/vnd.example.sig");
+  assert_non_null(strstr(seen.notes[0], "\"note\""));
+  memset(&seen, 0, sizeof(seen));
+  assert_int_equal(store_referrers(f->s, "other", &subject, NULL, on_referrer, &seen, &e), WH_OK);
+  assert_int_equal(seen.n, 0);
+  assert_int_equal(store_referrers(f->s, "app", &c, NULL, on_referrer, &seen, &e), WH_OK);
+  assert_int_equal(seen.n, 0);
+  free(sbom);
+  free(sig);
+  assert_clean(f->s);
+}
+
+/* ---- tags and history -------------------------------------------------- */
+
+struct moves {
+  int n;
+  struct store_tag_move m[16];
+  char who[16][32];
+};
+
+static int on_move(void *ctx, const struct store_tag_move *m)
+{
+  struct moves *mv = ctx;
+
+  if (mv->n < 16) {
+    mv->m[mv->n] = *m;
+    snprintf(mv->who[mv->n], 32, "%s", m->who ? m->who : "(null)");
+  }
+  mv->n++;
+  return 0;
+}
+
+static void test_tag_history(void **state)
+{
+  struct fixture *f = *state;
+  struct wh_digest a = push_image(f->s, "app", "a", "latest"), b = push_image(f->s, "app", "b", NULL);
+  struct wh_digest unknown = digest_of("nope");
+  struct store_manifest m;
+  struct moves mv = {0};
+  struct wh_err e;
+
+  assert_int_equal(store_tag_set(f->s, "app", "latest", &b, "alice", &e), WH_OK);
+  assert_int_equal(store_tag_set(f->s, "app", "latest", &b, "alice", &e), WH_OK); /* no move */
+  assert_int_equal(store_tag_set(f->s, "app", "latest", &unknown, "alice", &e), WH_ENOTFOUND);
+  assert_int_equal(store_tag_set(f->s, "app", "bad tag", &a, "alice", &e), WH_EINVALID);
+  assert_int_equal(store_tag_set(f->s, "none", "latest", &a, "alice", &e), WH_ENOTFOUND);
+  assert_int_equal(store_manifest_get(f->s, "app", "latest", &m, NULL, &e), WH_OK);
+  assert_true(wh_digest_eq(&m.digest, &b));
+  assert_int_equal(store_tag_delete(f->s, "app", "latest", "bob", &e), WH_OK);
+  assert_int_equal(store_tag_delete(f->s, "app", "latest", "bob", &e), WH_ENOTFOUND);
+  assert_int_equal(store_manifest_get(f->s, "app", "latest", &m, NULL, &e), WH_ENOTFOUND);
+  assert_int_equal(store_manifest_get(f->s, "app", b.str, &m, NULL, &e), WH_OK);
+
+  assert_int_equal(store_tag_history(f->s, "app", "latest", 0, 0, on_move, &mv, &e), WH_OK);
+  assert_int_equal(mv.n, 3);
+  /* newest first: delete, move, create */
+  assert_true(mv.m[0].has_old && !mv.m[0].has_new);
+  assert_true(wh_digest_eq(&mv.m[0].old_digest, &b));
+  assert_string_equal(mv.who[0], "bob");
+  assert_true(mv.m[1].has_old && mv.m[1].has_new);
+  assert_true(wh_digest_eq(&mv.m[1].old_digest, &a));
+  assert_true(wh_digest_eq(&mv.m[1].new_digest, &b));
+  assert_string_equal(mv.who[1], "alice");
+  assert_true(!mv.m[2].has_old && mv.m[2].has_new);
+  assert_true(wh_digest_eq(&mv.m[2].new_digest, &a));
+  assert_string_equal(mv.who[2], "tester");
+  assert_true(mv.m[0].id > mv.m[1].id && mv.m[1].id > mv.m[2].id);
+  assert_true(mv.m[0].time_ms >= mv.m[2].time_ms && mv.m[2].time_ms > 1600000000000);
+  /* paging */
+  int64_t before = mv.m[0].id;
+  memset(&mv, 0, sizeof(mv));
+  assert_int_equal(store_tag_history(f->s, "app", "latest", before, 1, on_move, &mv, &e), WH_OK);
+  assert_int_equal(mv.n, 1);
+  assert_true(mv.m[0].id < before && mv.m[0].has_old && mv.m[0].has_new);
+  memset(&mv, 0, sizeof(mv));
+  assert_int_equal(store_tag_history(f->s, "app", "never", 0, 0, on_move, &mv, &e), WH_OK);
+  assert_int_equal(mv.n, 0);
+  assert_int_equal(store_tag_history(f->s, "none", "latest", 0, 0, on_move, &mv, &e), WH_ENOTFOUND);
+  assert_clean(f->s);
+}
+
+static void test_manifest_delete(void **state)
+{
+  struct fixture *f = *state;
+  struct wh_digest a = push_image(f->s, "app", "a", "v1"), b = push_image(f->s, "app", "b", "keep");
+  struct store_manifest m;
+  struct moves mv = {0};
+  struct wh_err e;
+
+  assert_int_equal(store_tag_set(f->s, "app", "v2", &a, NULL, &e), WH_OK);
+  assert_int_equal(store_manifest_delete(f->s, "app", &a, "carol", &e), WH_OK);
+  assert_int_equal(store_manifest_get(f->s, "app", "v1", &m, NULL, &e), WH_ENOTFOUND);
+  assert_int_equal(store_manifest_get(f->s, "app", "v2", &m, NULL, &e), WH_ENOTFOUND);
+  assert_int_equal(store_manifest_get(f->s, "app", a.str, &m, NULL, &e), WH_ENOTFOUND);
+  assert_int_equal(store_manifest_get(f->s, "app", "keep", &m, NULL, &e), WH_OK);
+  assert_true(wh_digest_eq(&m.digest, &b));
+  assert_int_equal(store_manifest_delete(f->s, "app", &a, "carol", &e), WH_ENOTFOUND);
+  assert_int_equal(store_manifest_delete(f->s, "none", &a, "carol", &e), WH_ENOTFOUND);
+  assert_int_equal(store_tag_history(f->s, "app", "v2", 0, 0, on_move, &mv, &e), WH_OK);
+  assert_int_equal(mv.n, 2);
+  assert_true(mv.m[0].has_old && !mv.m[0].has_new);
+  assert_string_equal(mv.who[0], "carol");
+  assert_string_equal(mv.who[1], "(null)");
+  /* the bytes stay until GC; pushing again restores it */
+  assert_int_equal(store_blob_stat(f->s, NULL, &a, NULL, &e), WH_OK);
+  assert_int_equal(store_tag_set(f->s, "app", "v1", &a, NULL, &e), WH_ENOTFOUND);
+  assert_clean(f->s);
+}
+
+struct names {
+  int n, stop_after;
+  char v[8][64];
+};
+
+static int on_name(void *ctx, const char *name)
+{
+  struct names *l = ctx;
+
+  if (l->n < 8)
+    snprintf(l->v[l->n], 64, "%s", name);
+  l->n++;
+  return l->stop_after && l->n >= l->stop_after;
+}
+
+static void test_tag_list(void **state)
+{
+  struct fixture *f = *state;
+  const char *tags[] = {"c", "a1", "B", "a", "_x"};
+  struct wh_digest d = push_image(f->s, "app", "t", NULL);
+  struct names l = {0};
+  bool more = false;
+  struct wh_err e;
+
+  for (size_t i = 0; i < 5; i++)
+    assert_int_equal(store_tag_set(f->s, "app", tags[i], &d, NULL, &e), WH_OK);
+  assert_int_equal(store_tag_list(f->s, "app", NULL, 2, on_name, &l, &more, &e), WH_OK);
+  assert_int_equal(l.n, 2);
+  assert_string_equal(l.v[0], "B");
+  assert_string_equal(l.v[1], "_x");
+  assert_true(more);
+  memset(&l, 0, sizeof(l));
+  assert_int_equal(store_tag_list(f->s, "app", "_x", 2, on_name, &l, &more, &e), WH_OK);
+  assert_int_equal(l.n, 2);
+  assert_string_equal(l.v[0], "a");
+  assert_string_equal(l.v[1], "a1");
+  assert_true(more);
+  memset(&l, 0, sizeof(l));
+  assert_int_equal(store_tag_list(f->s, "app", "a1", 2, on_name, &l, &more, &e), WH_OK);
+  assert_int_equal(l.n, 1);
+  assert_string_equal(l.v[0], "c");
+  assert_false(more);
+  memset(&l, 0, sizeof(l));
+  assert_int_equal(store_tag_list(f->s, "app", NULL, 5, on_name, &l, &more, &e), WH_OK);
+  assert_int_equal(l.n, 5);
+  assert_false(more);
+  memset(&l, 0, sizeof(l));
+  assert_int_equal(store_tag_list(f->s, "app", NULL, 0, on_name, &l, &more, &e), WH_OK);
+  assert_int_equal(l.n, 5);
+  assert_false(more);
+  memset(&l, 0, sizeof(l));
+  l.stop_after = 2;
+  assert_int_equal(store_tag_list(f->s, "app", NULL, 0, on_name, &l, &more, &e), WH_OK);
+  assert_int_equal(l.n, 2);
+  assert_true(more);
+  assert_int_equal(store_tag_list(f->s, "nope", NULL, 0, on_name, &l, NULL, &e), WH_ENOTFOUND);
+}
+
+static void test_repo_list(void **state)
+{
+  struct fixture *f = *state;
+  char id[STORE_UPLOAD_ID_LEN + 1];
+  struct names l = {0};
+  bool more = true;
+  struct wh_err e;
+
+  push_image(f->s, "b/x", "1", "v");
+  push_image(f->s, "a", "2", "v");
+  put_blob(f->s, "c", "only a blob");
+  assert_int_equal(store_upload_start(f->s, "d-empty", id, &e), WH_OK);
+  assert_int_equal(store_repo_list(f->s, NULL, 0, on_name, &l, &more, &e), WH_OK);
+  assert_int_equal(l.n, 3);
+  assert_string_equal(l.v[0], "a");
+  assert_string_equal(l.v[1], "b/x");
+  assert_string_equal(l.v[2], "c");
+  assert_false(more);
+  memset(&l, 0, sizeof(l));
+  assert_int_equal(store_repo_list(f->s, "a", 1, on_name, &l, &more, &e), WH_OK);
+  assert_int_equal(l.n, 1);
+  assert_string_equal(l.v[0], "b/x");
+  assert_true(more);
+}
+
+/* ---- fsck -------------------------------------------------------------- */
+
+static void test_fsck_clean_after_everything(void **state)
+{
+  struct fixture *f = *state;
+  char id[STORE_UPLOAD_ID_LEN + 1];
+  struct wh_digest a = push_image(f->s, "app", "a", "v1"), b = push_image(f->s, "app", "b", "v2");
+  struct store_fsck_report r;
+  struct wh_err e;
+
+  assert_int_equal(store_tag_set(f->s, "app", "v1", &b, NULL, &e), WH_OK);
+  assert_int_equal(store_manifest_delete(f->s, "app", &a, NULL, &e), WH_OK);
+  assert_int_equal(store_upload_start(f->s, "app", id, &e), WH_OK); /* open session: not a problem */
+  r = fsck(f->s, 0);
+  assert_int_equal(r.problems, 0);
+  assert_int_equal(r.blobs, 6); /* 2 configs, 2 layers, 2 manifests */
+  assert_int_equal(r.manifests, 1);
+}
+
+static void test_fsck_detects_and_repairs(void **state)
+{
+  struct fixture *f = *state;
+  struct wh_digest good = put_blob(f->s, "app", "good"), bad = put_blob(f->s, "app", "bad!");
+  struct wh_digest gone = put_blob(f->s, "app", "gone");
+  struct wh_digest img = push_image(f->s, "app", "img", "v1");
+  struct store_fsck_report r;
+  struct store_manifest m;
+  char path[256];
+  uint64_t size;
+  struct wh_err e;
+  int fd;
+
+  /* corrupt one byte of `bad` (same size), delete `gone`, plant strays */
+  blob_path(f, &bad, path, sizeof(path));
+  assert_int_equal(chmod(path, 0644), 0);
+  fd = open(path, O_WRONLY | O_CLOEXEC);
+  assert_true(fd >= 0);
+  assert_int_equal(pwrite(fd, "?", 1, 3), 1);
+  close(fd);
+  blob_path(f, &gone, path, sizeof(path));
+  assert_int_equal(unlink(path), 0);
+  snprintf(path, sizeof(path), "%s/blobs/sha256/zz", f->dir);
+  fd = open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
+  assert_true(fd >= 0);
+  close(fd);
+  snprintf(path, sizeof(path), "%s/uploads/tmp-0123", f->dir);
+  fd = open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
+  assert_true(fd >= 0);
+  close(fd);
+
+  r = fsck(f->s, 0);
+  assert_int_equal(r.problems, 4);
+  assert_int_equal(r.repaired, 0);
+  r = fsck(f->s, STORE_FSCK_REPAIR);
+  assert_int_equal(r.problems, 4);
+  assert_int_equal(r.repaired, 4);
+  assert_clean(f->s);
+  assert_int_equal(store_blob_stat(f->s, "app", &bad, &size, &e), WH_ENOTFOUND);
+  assert_int_equal(store_blob_stat(f->s, "app", &gone, &size, &e), WH_ENOTFOUND);
+  assert_int_equal(store_blob_stat(f->s, "app", &good, &size, &e), WH_OK);
+  assert_int_equal(store_manifest_get(f->s, "app", "v1", &m, NULL, &e), WH_OK);
+  assert_true(wh_digest_eq(&m.digest, &img));
+  assert_int_equal(access(path, F_OK), -1);
+  /* pushing the lost blob again works */
+  put_blob(f->s, "app", "gone");
+  assert_clean(f->s);
+}
+
+static void test_fsck_broken_manifest_blob(void **state)
+{
+  struct fixture *f = *state;
+  struct wh_digest img = push_image(f->s, "app", "img", "v1");
+  struct store_fsck_report r;
+  struct store_manifest m;
+  struct moves mv = {0};
+  char path[256];
+  struct wh_err e;
+
+  blob_path(f, &img, path, sizeof(path));
+  assert_int_equal(unlink(path), 0);
+  r = fsck(f->s, STORE_FSCK_REPAIR);
+  assert_int_equal(r.problems, 1);
+  assert_int_equal(r.repaired, 1);
+  assert_int_equal(store_manifest_get(f->s, "app", "v1", &m, NULL, &e), WH_ENOTFOUND);
+  assert_int_equal(store_tag_history(f->s, "app", "v1", 0, 0, on_move, &mv, &e), WH_OK);
+  assert_int_equal(mv.n, 2);
+  assert_string_equal(mv.who[0], "fsck");
+  assert_clean(f->s);
+}
+
+static void test_fsck_orphan_and_dangling(void **state)
+{
+  struct fixture *f = *state;
+  struct wh_digest d = put_blob(f->s, "app", "orphan-to-be");
+  struct store_fsck_report r;
+  char sql[512];
+  struct wh_err e;
+
+  /* a complete file without its row (a crash after the rename) */
+  snprintf(sql, sizeof(sql),
+           "DELETE FROM repo_blobs WHERE digest = '%s'; DELETE FROM blobs WHERE digest = '%s'", d.str, d.str);
+  sql_exec(f, sql);
+  assert_int_equal(store_blob_stat(f->s, NULL, &d, NULL, &e), WH_ENOTFOUND);
+  /* an upload session whose file is gone, a tag and link to nothing */
+  sql_exec(f, "INSERT INTO uploads(id, repo_id, created) VALUES ('0123456789abcdef0123456789abcdef', 1, 0)");
+  sql_exec(f, "PRAGMA foreign_keys = OFF; INSERT INTO repo_blobs(repo_id, digest, created) VALUES (1, "
+              "'sha256:0000000000000000000000000000000000000000000000000000000000000000', 0)");
+  r = fsck(f->s, 0);
+  assert_int_equal(r.problems, 3);
+  r = fsck(f->s, STORE_FSCK_REPAIR);
+  assert_int_equal(r.repaired, 3);
+  assert_int_equal(store_blob_stat(f->s, NULL, &d, NULL, &e), WH_OK);
+  assert_clean(f->s);
+}
+
+/* ---- concurrency ------------------------------------------------------- */
+
+struct hammer {
+  struct store *s;
+  struct wh_digest a, b;
+  int writer_failures, reader_failures, reads;
+  int done; /* __atomic */
+};
+
+static void *writer(void *arg)
+{
+  struct hammer *h = arg;
+  struct wh_err e;
+
+  for (int i = 0; i < 50; i++)
+    if (store_tag_set(h->s, "app", "t", i % 2 ? &h->a : &h->b, "writer", &e) != WH_OK)
+      __atomic_add_fetch(&h->writer_failures, 1, __ATOMIC_RELAXED);
+  return NULL;
+}
+
+static void *reader(void *arg)
+{
+  struct hammer *h = arg;
+  struct store_manifest m;
+  struct wh_err e;
+
+  while (!__atomic_load_n(&h->done, __ATOMIC_ACQUIRE)) {
+    int fd = -1;
+    if (store_manifest_get(h->s, "app", "t", &m, &fd, &e) != WH_OK ||
+        !(wh_digest_eq(&m.digest, &h->a) || wh_digest_eq(&m.digest, &h->b)))
+      __atomic_add_fetch(&h->reader_failures, 1, __ATOMIC_RELAXED);
+    if (fd >= 0)
+      close(fd);
+    __atomic_add_fetch(&h->reads, 1, __ATOMIC_RELAXED);
+  }
+  return NULL;
+}
+
+struct chain {
+  int n, broken;
+  struct wh_digest prev_old;
+  bool have_prev;
+};
+
+static int on_chain(void *ctx, const struct store_tag_move *m)
+{
+  struct chain *c = ctx;
+
+  /* newest first: this move's new digest is the old digest of the next-newer one */
+  if (c->have_prev && !(m->has_new && wh_digest_eq(&m->new_digest, &c->prev_old)))
+    c->broken++;
+  if (m->has_old && m->has_new && wh_digest_eq(&m->old_digest, &m->new_digest))
+    c->broken++;
+  c->have_prev = m->has_old;
+  if (m->has_old)
+    c->prev_old = m->old_digest;
+  c->n++;
+  return 0;
+}
+
+static void test_threads_hammer_one_tag(void **state)
+{
+  struct fixture *f = *state;
+  struct hammer h = {.s = f->s};
+  pthread_t w[2], r[2];
+  struct chain c = {0};
+  struct wh_err e;
+
+  h.a = push_image(f->s, "app", "a", "t");
+  h.b = push_image(f->s, "app", "b", NULL);
+  for (int i = 0; i < 2; i++)
+    assert_int_equal(pthread_create(&r[i], NULL, reader, &h), 0);
+  for (int i = 0; i < 2; i++)
+    assert_int_equal(pthread_create(&w[i], NULL, writer, &h), 0);
+  for (int i = 0; i < 2; i++)
+    pthread_join(w[i], NULL);
+  __atomic_store_n(&h.done, 1, __ATOMIC_RELEASE);
+  for (int i = 0; i < 2; i++)
+    pthread_join(r[i], NULL);
+  assert_int_equal(h.writer_failures, 0);
+  assert_int_equal(h.reader_failures, 0);
+  assert_true(h.reads > 0);
+  assert_int_equal(store_tag_history(f->s, "app", "t", 0, 0, on_chain, &c, &e), WH_OK);
+  assert_int_equal(c.broken, 0);
+  assert_true(c.n >= 2 && c.n <= 101);
+  assert_clean(f->s);
+}
+
+/* Two stores (as two processes would) on one root, pushing at once. */
+static void *pusher(void *arg)
+{
+  struct store *s = arg;
+  char text[32];
+  struct wh_err e;
+
+  for (int i = 0; i < 20; i++) {
+    snprintf(text, sizeof(text), "blob %d", i);
+    store_blob_put(s, "shared", text, strlen(text), NULL, NULL, &e);
+  }
+  return NULL;
+}
+
+static void test_two_stores_one_root(void **state)
+{
+  struct fixture *f = *state;
+  struct store *other = NULL;
+  pthread_t t[2];
+  struct store_fsck_report r;
+  struct wh_err e;
+
+  assert_int_equal(store_open(f->dir, 0, &other, &e), WH_OK);
+  assert_int_equal(pthread_create(&t[0], NULL, pusher, f->s), 0);
+  assert_int_equal(pthread_create(&t[1], NULL, pusher, other), 0);
+  pthread_join(t[0], NULL);
+  pthread_join(t[1], NULL);
+  assert_int_equal(store_fsck(other, 0, NULL, NULL, &r, &e), WH_OK);
+  assert_int_equal(r.problems, 0);
+  assert_int_equal(r.blobs, 20);
+  store_free(other);
+}
+
+/* ---- faults ------------------------------------------------------------ */
+
+static void test_enospc_leaves_nothing(void **state)
+{
+  struct fixture *f = *state;
+  struct store *s = NULL;
+  char id[STORE_UPLOAD_ID_LEN + 1];
+  struct wh_digest d = digest_of("no room");
+  struct store_upload *u;
+  uint64_t size;
+  struct wh_err e;
+
+  setenv("WHARF_FAULT", "enospc-write", 1);
+  assert_int_equal(store_open(f->dir, 0, &s, &e), WH_OK);
+  unsetenv("WHARF_FAULT");
+  assert_int_equal(store_blob_put(s, "a", "no room", 7, NULL, NULL, &e), WH_EIO);
+  assert_int_equal(e.sys_errno, ENOSPC);
+  assert_int_equal(store_blob_stat(s, NULL, &d, &size, &e), WH_ENOTFOUND);
+  assert_int_equal(store_upload_start(s, "a", id, &e), WH_OK);
+  assert_int_equal(store_upload_get(s, "a", id, &u, &e), WH_OK);
+  assert_int_equal(store_upload_write(u, "no room", 7, &e), WH_EIO);
+  assert_int_equal(store_upload_size(u), 0);
+  assert_int_equal(store_upload_finish(u, &d, NULL, &e), WH_EDIGEST);
+  assert_int_equal(store_blob_stat(s, NULL, &d, &size, &e), WH_ENOTFOUND);
+  assert_int_equal(files_under(f, "blobs"), 0);
+  assert_int_equal(files_under(f, "uploads"), 0);
+  assert_int_equal(store_fsck(s, 0, NULL, NULL, NULL, &e), WH_OK);
+  store_free(s);
+  assert_clean(f->s);
+}
+
+enum crash_path { CRASH_BLOB_PUT, CRASH_UPLOAD, CRASH_MANIFEST };
+
+/* Child: open the store with WHARF_FAULT=fault and store "crash me" (or a
+ * manifest); it must die of SIGKILL. */
+static void crash_child(const char *dir, const char *fault, enum crash_path path, const char *upload_id)
+{
+  struct store *s = NULL;
+  struct store_upload *u = NULL;
+  struct wh_digest d = digest_of("crash me");
+  struct wh_err e;
+
+  setenv("WHARF_FAULT", fault, 1);
+  if (store_open(dir, 0, &s, &e) != WH_OK)
+    _exit(3);
+  if (path == CRASH_BLOB_PUT) {
+    store_blob_put(s, "a", "crash me", 8, NULL, NULL, &e);
+  } else if (path == CRASH_UPLOAD) {
+    if (store_upload_get(s, "a", upload_id, &u, &e) != WH_OK)
+      _exit(4);
+    store_upload_finish(u, &d, NULL, &e);
+  } else { /* its blobs were pushed by the parent */
+    struct wh_digest c = digest_of("{}crash"), l = digest_of("layer-crash");
+    char *body = image_json(&c, &l, MT_LAYER, NULL, NULL, NULL, "crash");
+    put_manifest(s, "a", body, "v1", &d);
+  }
+  _exit(5); /* the fault did not fire */
+}
+
+static void crash_case(struct fixture *f, const char *fault, enum crash_path path)
+{
+  char id[STORE_UPLOAD_ID_LEN + 1] = "";
+  struct wh_digest d = digest_of("crash me");
+  struct store_upload *u;
+  struct store_fsck_report r;
+  struct store_manifest m;
+  char p[256];
+  uint64_t size;
+  struct wh_err e;
+  int status;
+  pid_t pid;
+
+  if (path == CRASH_UPLOAD) {
+    assert_int_equal(store_upload_start(f->s, "a", id, &e), WH_OK);
+    u = get_upload(f->s, "a", id);
+    write_upload(u, "crash me");
+    store_upload_release(u);
+  } else if (path == CRASH_MANIFEST) {
+    put_blob(f->s, "a", "{}crash");
+    put_blob(f->s, "a", "layer-crash");
+  }
+  fflush(NULL);
+  pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0)
+    crash_child(f->dir, fault, path, id);
+  assert_int_equal(waitpid(pid, &status, 0), pid);
+  assert_true(WIFSIGNALED(status));
+  assert_int_equal(WTERMSIG(status), SIGKILL);
+  reopen(f);
+  /* nothing half-visible: a visible blob has its complete file */
+  if (store_blob_stat(f->s, NULL, &d, &size, &e) == WH_OK) {
+    assert_int_equal(size, 8);
+    blob_path(f, &d, p, sizeof(p));
+    assert_int_equal(access(p, F_OK), 0);
+  }
+  if (path == CRASH_MANIFEST && store_manifest_get(f->s, "a", "v1", &m, NULL, &e) == WH_OK) {
+    int fd = -1;
+    assert_int_equal(store_manifest_get(f->s, "a", "v1", &m, &fd, &e), WH_OK);
+    close(fd);
+  }
+  r = fsck(f->s, STORE_FSCK_REPAIR);
+  assert_int_equal(r.problems, r.repaired);
+  assert_clean(f->s);
+  /* and the push can simply be done again */
+  if (path == CRASH_UPLOAD && store_upload_get(f->s, "a", id, &u, &e) == WH_OK) {
+    assert_int_equal(store_upload_finish(u, &d, NULL, &e), WH_OK);
+  } else if (path == CRASH_MANIFEST) {
+    push_image(f->s, "a", "crash", "v1");
+  } else {
+    put_blob(f->s, "a", "crash me");
+  }
+  if (path != CRASH_MANIFEST)
+    assert_int_equal(store_blob_stat(f->s, "a", &d, &size, &e), WH_OK);
+  assert_clean(f->s);
+}
+
+static void test_crash_blob_put_rename(void **state)
+{
+  crash_case(*state, "kill-before-rename", CRASH_BLOB_PUT);
+}
+
+static void test_crash_blob_put_renamed(void **state)
+{
+  crash_case(*state, "kill-after-rename", CRASH_BLOB_PUT);
+}
+
+static void test_crash_blob_put_commit(void **state)
+{
+  crash_case(*state, "kill-before-commit", CRASH_BLOB_PUT);
+}
+
+static void test_crash_upload_rename(void **state)
+{
+  crash_case(*state, "kill-before-rename", CRASH_UPLOAD);
+}
+
+static void test_crash_upload_renamed(void **state)
+{
+  crash_case(*state, "kill-after-rename", CRASH_UPLOAD);
+}
+
+static void test_crash_upload_commit(void **state)
+{
+  crash_case(*state, "kill-before-commit", CRASH_UPLOAD);
+}
+
+static void test_crash_manifest(void **state)
+{
+  crash_case(*state, "kill-before-commit", CRASH_MANIFEST);
+}
+
+/* ---- speed ------------------------------------------------------------- */
+
+static double now_us(void)
+{
+  struct timespec ts;
+
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
+}
+
+static void test_lookup_speed(void **state)
+{
+  struct fixture *f = *state;
+  struct wh_digest d = put_blob(f->s, "library/app", "a layer");
+  struct store_manifest m;
+  uint64_t size;
+  struct wh_err e;
+  const int n = 20000;
+  double t0, per_get, per_stat;
+
+  push_image(f->s, "library/app", "speed", "latest");
+  t0 = now_us();
+  for (int i = 0; i < n; i++) {
+    int fd = -1;
+    assert_int_equal(store_manifest_get(f->s, "library/app", "latest", &m, &fd, &e), WH_OK);
+    close(fd);
+  }
+  per_get = (now_us() - t0) / n;
+  t0 = now_us();
+  for (int i = 0; i < n; i++)
+    assert_int_equal(store_blob_stat(f->s, "library/app", &d, &size, &e), WH_OK);
+  per_stat = (now_us() - t0) / n;
+  print_message("# manifest get by tag (with open): %.1f us, blob stat: %.1f us\n", per_get, per_stat);
+  /* generous: valgrind and sanitizers are slow; the real target is << 50 us */
+  assert_true(per_get < 2000);
+}
+
+int main(void)
+{
+  const struct CMUnitTest tests[] = {
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+      T(test_open_errors),
+      T(test_reopen_persists),
+      T(test_readonly),
+      T(test_blob_put_stat_open),
+      T(test_blob_sha512),
+      T(test_repo_isolation_mount_unlink),
+      T(test_upload_chunks),
+      T(test_upload_sha512),
+      T(test_upload_wrong_digest),
+      T(test_upload_cancel_conflict_repo),
+      T(test_upload_max_size),
+      T(test_upload_survives_restart),
+      T(test_upload_purge),
+      T(test_manifest_put_get),
+      T(test_manifest_index),
+      T(test_referrers),
+      T(test_tag_history),
+      T(test_manifest_delete),
+      T(test_tag_list),
+      T(test_repo_list),
+      T(test_fsck_clean_after_everything),
+      T(test_fsck_detects_and_repairs),
+      T(test_fsck_broken_manifest_blob),
+      T(test_fsck_orphan_and_dangling),
+      T(test_threads_hammer_one_tag),
+      T(test_two_stores_one_root),
+      T(test_enospc_leaves_nothing),
+      T(test_crash_blob_put_rename),
+      T(test_crash_blob_put_renamed),
+      T(test_crash_blob_put_commit),
+      T(test_crash_upload_rename),
+      T(test_crash_upload_renamed),
+      T(test_crash_upload_commit),
+      T(test_crash_manifest),
+      T(test_lookup_speed),
+#undef T
+  };
+
+  return cmocka_run_group_tests_name("store", tests, NULL, NULL);
+}
