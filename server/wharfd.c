@@ -1,2 +1,254 @@
-/* placeholder: replaced by the server implementation */
-int main(void) { return 1; }
+/* server/wharfd.c - wharfd: command line, subcommands, signals, lifetime.
+ *
+ *   wharfd [serve] [--config FILE] [--listen ADDR:PORT] [--root DIR]
+ *                  [--log-format text|json] [--log-level L]
+ *   wharfd fsck --root DIR [--repair]
+ *   wharfd --help | --version
+ *
+ * Settings: defaults, then the config file, then command-line flags.
+ * serve: opens the store, starts the daemon, prints exactly one line
+ * "listening on http://HOST:PORT" on stdout (the bound port, also for port
+ * 0), then waits for SIGTERM/SIGINT in sigtimedwait(), purging stale upload
+ * sessions meanwhile. Stopping: no new connections, in-flight requests
+ * finish (bounded grace), the store is closed, exit 0.
+ * Command-line errors: one line "wharfd: ..." on stderr and exit 2.
+ */
+#include "config.h"
+
+#include "server/server.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#define STOP_GRACE_S 30
+#define PURGE_EVERY_S 600
+#define UPLOAD_MAX_AGE_S (24 * 3600)
+
+static const char usage[] =
+    "usage: wharfd [serve] [options]    serve the OCI Distribution API\n"
+    "       wharfd fsck --root DIR [--repair]\n"
+    "       wharfd --help | --version\n"
+    "\n"
+    "options:\n"
+    "  --config FILE            JSON config (same keys, plus limits, timeouts, sparse_index)\n"
+    "  --listen ADDR:PORT       default " SRV_DEFAULT_LISTEN " (port 0: any free port)\n"
+    "  --root DIR               store directory, default " SRV_DEFAULT_ROOT "\n"
+    "  --log-format text|json   request and error log on stderr\n"
+    "  --log-level debug|info|warn|error\n";
+
+enum opt_id { OPT_CONFIG = 256, OPT_LISTEN, OPT_ROOT, OPT_LOG_FORMAT, OPT_LOG_LEVEL, OPT_HELP, OPT_VERSION };
+
+static const struct option serve_opts[] = {
+    {"config", required_argument, NULL, OPT_CONFIG},
+    {"listen", required_argument, NULL, OPT_LISTEN},
+    {"root", required_argument, NULL, OPT_ROOT},
+    {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
+    {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+    {"help", no_argument, NULL, OPT_HELP},
+    {"version", no_argument, NULL, OPT_VERSION},
+    {NULL, 0, NULL, 0},
+};
+
+/* Flags as given; applied over the config file. */
+struct cli {
+  const char *config, *listen, *root, *log_format, *log_level;
+  bool help, version;
+};
+
+static int fail(const char *msg)
+{
+  fprintf(stderr, "wharfd: %s\n", msg);
+  return 2;
+}
+
+static int parse_cli(int argc, char **argv, struct cli *c)
+{
+  char msg[300];
+  int o;
+
+  memset(c, 0, sizeof(*c));
+  opterr = 0;
+  while ((o = getopt_long(argc, argv, ":", serve_opts, NULL)) != -1) {
+    switch (o) {
+    case OPT_CONFIG:
+      c->config = optarg;
+      break;
+    case OPT_LISTEN:
+      c->listen = optarg;
+      break;
+    case OPT_ROOT:
+      c->root = optarg;
+      break;
+    case OPT_LOG_FORMAT:
+      c->log_format = optarg;
+      break;
+    case OPT_LOG_LEVEL:
+      c->log_level = optarg;
+      break;
+    case OPT_HELP:
+      c->help = true;
+      break;
+    case OPT_VERSION:
+      c->version = true;
+      break;
+    case ':':
+      snprintf(msg, sizeof(msg), "option \"%.200s\" needs a value", argv[optind - 1]);
+      return fail(msg);
+    default:
+      snprintf(msg, sizeof(msg), "unknown option \"%.200s\"", argv[optind - 1]);
+      return fail(msg);
+    }
+  }
+  if (optind < argc) {
+    snprintf(msg, sizeof(msg), "unexpected argument \"%.200s\"", argv[optind]);
+    return fail(msg);
+  }
+  return 0;
+}
+
+/* Config file first, then the flags over it. */
+static enum wh_code build_config(const struct cli *c, struct srv_config *cfg, struct wh_err *err)
+{
+  int v;
+
+  if (c->config && srv_config_load(cfg, c->config, err) != WH_OK)
+    return err->code;
+  if (c->listen && srv_config_set_str(&cfg->listen, c->listen, err) != WH_OK)
+    return err->code;
+  if (c->root && srv_config_set_str(&cfg->root, c->root, err) != WH_OK)
+    return err->code;
+  if (c->log_format) {
+    if ((v = wh_log_format_parse(c->log_format)) < 0)
+      return wh_err_set(err, WH_EINVALID, 0, "--log-format \"%s\": expected text or json", c->log_format);
+    cfg->log_format = (enum wh_log_format)v;
+  }
+  if (c->log_level) {
+    if ((v = wh_log_level_parse(c->log_level)) < 0)
+      return wh_err_set(err, WH_EINVALID, 0, "--log-level \"%s\": expected debug, info, warn or error",
+                        c->log_level);
+    cfg->log_level = (enum wh_log_level)v;
+  }
+  if (!cfg->listen && srv_config_set_str(&cfg->listen, SRV_DEFAULT_LISTEN, err) != WH_OK)
+    return err->code;
+  if (!cfg->root && srv_config_set_str(&cfg->root, SRV_DEFAULT_ROOT, err) != WH_OK)
+    return err->code;
+  return WH_OK;
+}
+
+static void purge_uploads(struct store *st)
+{
+  struct wh_err err;
+  uint64_t n = 0;
+
+  wh_err_clear(&err);
+  if (store_upload_purge(st, UPLOAD_MAX_AGE_S, &n, &err) != WH_OK)
+    wh_log(WH_LOG_WARN, NULL, "purge stale uploads: %s", err.msg);
+  else if (n)
+    wh_log(WH_LOG_INFO, NULL, "purged %llu stale upload sessions", (unsigned long long)n);
+}
+
+/* Blocks until SIGTERM or SIGINT; the signals are blocked in every thread. */
+static int wait_for_stop(const sigset_t *set, struct store *st)
+{
+  struct timespec every = {PURGE_EVERY_S, 0};
+
+  for (;;) {
+    int sig = sigtimedwait(set, NULL, &every);
+    if (sig == SIGTERM || sig == SIGINT)
+      return sig;
+    if (sig < 0 && errno == EAGAIN)
+      purge_uploads(st);
+  }
+}
+
+static int serve(const struct srv_config *cfg)
+{
+  struct srv_server srv;
+  struct srv_listen l;
+  struct store *st = NULL;
+  struct wh_err err;
+  sigset_t set;
+  int sig;
+
+  wh_err_clear(&err);
+  if (srv_listen_parse(cfg->listen, &l, &err) != WH_OK)
+    return fail(err.msg);
+  if (store_open(cfg->root, STORE_CREATE, &st, &err) != WH_OK)
+    return fail(err.msg);
+  store_set_max_blob_size(st, cfg->max_blob_bytes);
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &set, NULL); /* before any thread starts */
+  signal(SIGPIPE, SIG_IGN);
+  if (srv_start(&srv, cfg, st, &l, &err) != WH_OK) {
+    store_free(st);
+    return fail(err.msg);
+  }
+  printf("listening on http://%s:%u\n", l.host, (unsigned)srv_bound_port(&srv));
+  fflush(stdout);
+  wh_log(WH_LOG_INFO, NULL, "wharfd %s serving \"%s\" on %s:%u", PACKAGE_VERSION, cfg->root, l.host,
+         (unsigned)srv_bound_port(&srv));
+  sig = wait_for_stop(&set, st);
+  wh_log(WH_LOG_INFO, NULL, "signal %d: stopping", sig);
+  srv_stop(&srv, STOP_GRACE_S);
+  store_free(st);
+  wh_log(WH_LOG_INFO, NULL, "stopped");
+  return 0;
+}
+
+static int cmd_serve(int argc, char **argv)
+{
+  struct srv_config cfg;
+  struct wh_err err;
+  struct cli c;
+  int rc;
+
+  if ((rc = parse_cli(argc, argv, &c)) != 0)
+    return rc;
+  if (c.help) {
+    fputs(usage, stdout);
+    return 0;
+  }
+  if (c.version) {
+    printf("wharfd %s\n", PACKAGE_VERSION);
+    return 0;
+  }
+  srv_config_init(&cfg);
+  wh_err_clear(&err);
+  if (build_config(&c, &cfg, &err) != WH_OK) {
+    srv_config_release(&cfg);
+    return fail(err.msg);
+  }
+  wh_log_setup(2, cfg.log_format, cfg.log_level);
+  rc = serve(&cfg);
+  srv_config_release(&cfg);
+  return rc;
+}
+
+struct command {
+  const char *name;
+  int (*run)(int argc, char **argv); /* argv[0] is the command name */
+};
+
+static const struct command commands[] = {
+    {"serve", cmd_serve},
+    {"fsck", srv_fsck_main},
+};
+
+int main(int argc, char **argv)
+{
+  char msg[300];
+
+  if (argc < 2 || argv[1][0] == '-')
+    return cmd_serve(argc, argv);
+  for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+    if (strcmp(argv[1], commands[i].name) == 0)
+      return commands[i].run(argc - 1, argv + 1);
+  snprintf(msg, sizeof(msg), "unknown command \"%.200s\" (try --help)", argv[1]);
+  return fail(msg);
+}
