@@ -141,7 +141,7 @@ wh_wait_exit() {
   # stderr closed: a child killed before its exec may complain about traps
   (exec sleep "$2") 2>/dev/null &
   timer=$!
-  wait -n -p who "$pid" "$timer"
+  wait -n -p who "$pid" "$timer" 2>/dev/null
   st=$?
   if [[ ${who:-} == "$timer" ]]; then
     return 1
@@ -161,7 +161,7 @@ wh_reap() {
   fi
   WH_REAP_KILLED=1
   kill -KILL "$1" 2>/dev/null
-  wait "$1"
+  wait "$1" 2>/dev/null
 }
 
 wh_cleanup() {

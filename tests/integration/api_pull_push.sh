@@ -52,6 +52,19 @@ expect_hdr "single POST answers Docker-Content-Digest" Docker-Content-Digest "^$
 wh_req GET "/v2/r1/blobs/$DB"
 check "blob pushed by single POST reads back" same_body "$T/b"
 
+# ---- sha512 (optional in the spec: accepted and served, or refused with 400) -------
+printf 'sha512 content %s' "$RANDOM$RANDOM" >"$T/s512"
+D512=sha512:$(sha512sum <"$T/s512" | cut -d' ' -f1)
+wh_blob_push_single r1 "$T/s512" "$D512"
+if [[ $H_CODE == 201 ]]; then
+  ok "a sha512 digest is accepted (201)"
+  expect_hdr "sha512: Docker-Content-Digest is the sha512 digest" Docker-Content-Digest "^$D512\$"
+  wh_req GET "/v2/r1/blobs/$D512"
+  check "sha512: the blob reads back by its sha512 digest" same_body "$T/s512"
+else
+  expect_err "a sha512 digest is refused with 400" 400 'DIGEST_INVALID|UNSUPPORTED'
+fi
+
 # ---- chunked PATCH with Content-Range ----------------------------------------
 wh_req POST /v2/r1/blobs/uploads/ -H 'Content-Length: 0'
 expect "POST for a chunked upload is 202" 202
