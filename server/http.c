@@ -52,6 +52,8 @@ static const struct err_map err_table[] = {
     {SRV_CTX_BLOB, WH_ENOTFOUND, 404, "BLOB_UNKNOWN", true},
     {SRV_CTX_BLOB, WH_EINVALID, 400, "DIGEST_INVALID", false},
     {SRV_CTX_BLOB, WH_EUNSUPPORTED, 400, "DIGEST_INVALID", false},
+    /* DELETE of a blob a manifest still needs: the spec's "not allowed". */
+    {SRV_CTX_BLOB, WH_ECONFLICT, 405, "UNSUPPORTED", false},
     {SRV_CTX_UPLOAD, WH_ENOTFOUND, 404, "BLOB_UPLOAD_UNKNOWN", false},
     {SRV_CTX_UPLOAD, WH_EDIGEST, 400, "DIGEST_INVALID", true},
     {SRV_CTX_UPLOAD, WH_EINVALID, 400, "BLOB_UPLOAD_INVALID", false},

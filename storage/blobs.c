@@ -5,9 +5,14 @@
  *    0444. It gets there only by renameat() of a complete, hashed, fsynced
  *    file from uploads/, followed by an fsync of its directory; the blobs
  *    row is committed after that (file first, row after);
+ *  - the rename happens under flock(LOCK_SH) on the fan-out directory, and
+ *    a file that does not hash to its name is removed only under LOCK_EX
+ *    (store_blob_remove_corrupt), so a complete blob a writer has just
+ *    renamed into place is never mistaken for the corrupt file it replaced;
  *  - a temp file (uploads/tmp-<random>) is flock'd by its writer for its
  *    whole life and is unlinked on every failure path, so a leftover one
- *    only comes from a crash (fsck --repair and purge remove it);
+ *    only comes from a crash (store_recover, fsck --repair and purge
+ *    remove it);
  *  - repo_blobs rows say which repository may read which blob; a link is
  *    only inserted when the blobs row exists (foreign key).
  */
@@ -94,45 +99,72 @@ static enum wh_code ensure_fanout(int algfd, const char *sub, struct wh_err *err
   return WH_OK;
 }
 
-static enum wh_code fsync_fanout(int algfd, const char *sub, struct wh_err *err)
+enum wh_code store_fanout_lock(struct store *s, enum wh_digest_alg alg, const char *sub, int lock_op,
+                               int *fd_out, struct wh_err *err)
 {
-  WH_AUTOCLOSE int fd = openat(algfd, sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+  WH_AUTOCLOSE int fd = openat(s->algfd[alg], sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
 
   if (fd < 0)
-    return wh_err_set(err, WH_EIO, errno, "open blob directory \"%s\"", sub);
-  return wh_fsync_fd(fd, err);
+    return wh_err_set(err, errno == ENOENT ? WH_ENOTFOUND : WH_EIO, errno, "open blob directory \"%s\"", sub);
+  while (flock(fd, lock_op) != 0)
+    if (errno != EINTR)
+      return wh_err_set(err, WH_EIO, errno, "lock blob directory \"%s\"", sub);
+  *fd_out = wh_steal_fd(&fd);
+  return WH_OK;
 }
 
 enum wh_code store_blob_place(struct store *s, int srcdir, const char *src, int fd, const struct wh_digest *d,
                               uint64_t size, struct wh_err *err)
 {
-  int algfd = s->algfd[d->alg];
-  char rel[STORE_BLOB_REL_MAX], sub[3];
+  const char *hex = wh_digest_hex(d);
+  char sub[3] = {hex[0], hex[1], '\0'};
+  WH_AUTOCLOSE int subfd = -1; /* LOCK_SH while the name changes: see the top */
   enum wh_code rc;
 
-  store_blob_rel(d, rel);
-  memcpy(sub, rel, 2);
-  sub[2] = '\0';
-  if ((rc = ensure_fanout(algfd, sub, err)) != WH_OK)
+  if ((rc = ensure_fanout(s->algfd[d->alg], sub, err)) != WH_OK)
     return rc;
   if (fsync(fd) != 0)
     return wh_err_set(err, WH_EIO, errno, "fsync blob %s", d->str);
   if (fchmod(fd, 0444) != 0)
     return wh_err_set(err, WH_EIO, errno, "chmod blob %s", d->str);
   store_fault_point(s, STORE_FAULT_KILL_BEFORE_RENAME);
-  if (intact_copy(algfd, rel, size)) {
+  if ((rc = store_fanout_lock(s, d->alg, sub, LOCK_SH, &subfd, err)) != WH_OK)
+    return rc;
+  if (intact_copy(subfd, hex, size)) {
     unlinkat(srcdir, src, 0);
     return WH_OK;
   }
-  if (renameat(srcdir, src, algfd, rel) != 0) {
+  if (renameat(srcdir, src, subfd, hex) != 0) {
     int e = errno;
     fchmod(fd, 0644);
     return wh_err_set(err, WH_EIO, e, "move blob %s into place", d->str);
   }
-  if ((rc = fsync_fanout(algfd, sub, err)) != WH_OK)
+  if ((rc = wh_fsync_fd(subfd, err)) != WH_OK)
     return rc;
   store_fault_point(s, STORE_FAULT_KILL_AFTER_RENAME);
   return WH_OK;
+}
+
+enum wh_code store_blob_remove_corrupt(struct store *s, const struct wh_digest *d, const struct stat *seen,
+                                       bool *removed_out, struct wh_err *err)
+{
+  const char *hex = wh_digest_hex(d);
+  char sub[3] = {hex[0], hex[1], '\0'};
+  WH_AUTOCLOSE int subfd = -1;
+  struct stat now;
+  enum wh_code rc = store_fanout_lock(s, d->alg, sub, LOCK_EX, &subfd, err);
+
+  *removed_out = false;
+  if (rc != WH_OK)
+    return rc == WH_ENOTFOUND ? WH_OK : rc;
+  if (fstatat(subfd, hex, &now, AT_SYMLINK_NOFOLLOW) != 0)
+    return errno == ENOENT ? WH_OK : wh_err_set(err, WH_EIO, errno, "stat blob file %s", d->str);
+  if (now.st_dev != seen->st_dev || now.st_ino != seen->st_ino)
+    return WH_OK; /* a writer renamed a complete copy over it */
+  if (unlinkat(subfd, hex, 0) != 0)
+    return wh_err_set(err, WH_EIO, errno, "remove corrupt blob file %s", d->str);
+  *removed_out = true;
+  return wh_fsync_fd(subfd, err);
 }
 
 enum wh_code store_blob_write(struct store *s, const void *data, size_t len, const struct wh_digest *d,
@@ -330,8 +362,14 @@ enum wh_code store_blob_unlink(struct store *s, const char *repo, const struct w
   store_bind_text(st, 2, d->str);
   if ((rc = store_exec_stmt(c, st, "unlink blob", err)) != WH_OK)
     return rc;
-  if (sqlite3_changes(c->db) == 0)
+  if (sqlite3_changes(c->db) == 0) {
+    uint64_t size;
+    /* Still linked: a manifest of repo needs it (Q_LINK_DELETE spares it). */
+    if (store_blob_stat(s, repo, d, &size, NULL) == WH_OK)
+      return wh_err_set(err, WH_ECONFLICT, 0, "blob %s: used by a manifest of \"%s\": delete the manifest first",
+                        d->str, repo);
     return wh_err_set(err, WH_ENOTFOUND, 0, "blob %s: not found in \"%s\"", d->str, repo);
+  }
   return WH_OK;
 }
 

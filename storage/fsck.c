@@ -404,14 +404,18 @@ static enum wh_code orphan_blob(struct fsck *f, int subfd, const char *path, con
   WH_AUTOCLOSE int fd = openat(subfd, wh_digest_hex(d), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
   struct wh_digest got;
   struct record_args a = {.d = d};
+  struct stat st;
+  bool fixed = false;
   enum wh_code rc;
 
-  if (fd < 0)
+  if (fd < 0 || fstat(fd, &st) != 0)
     return WH_OK; /* gone meanwhile */
   if ((rc = wh_digest_fd(d->alg, fd, &got, &a.size, err)) != WH_OK)
     return rc;
   if (!wh_digest_eq(&got, d)) {
-    bool fixed = f->repair && unlinkat(subfd, wh_digest_hex(d), 0) == 0;
+    /* not by name: a writer may rename a complete copy over it meanwhile */
+    if (f->repair && (rc = store_blob_remove_corrupt(f->s, d, &st, &fixed, err)) != WH_OK)
+      return rc;
     problem(f, fixed, "file %s: no index row, content hashes to %s", path, got.str);
     return WH_OK;
   }

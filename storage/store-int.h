@@ -9,6 +9,7 @@
  *   manifests.c  manifest put/get/delete, referrers
  *   tags.c       tags, tag history, tag and repository lists
  *   fsck.c       consistency check and repair
+ *   recover.c    crash recovery (store_recover): residue of killed writers
  *
  * Connections: a small pool (struct store.idle). Every public call takes a
  * connection with store_conn_get() and gives it back when done (usually via
@@ -20,7 +21,15 @@
  * temp file of a blob being stored, session being purged) carries an
  * flock(LOCK_EX) on its open file description. purge and fsck skip files
  * they cannot lock, so they never pull bytes from under a live writer, in
- * this process or another one; a killed process drops its locks.
+ * this process or another one; a killed process drops its locks. A file
+ * that must have a row (an upload session) is looked up again after its
+ * lock is taken: upload start keeps its lock until its row is committed.
+ *
+ * Blob fan-out directories (blobs/<alg>/<2 hex>): a writer renames a file
+ * into one while holding flock(LOCK_SH) on the directory; a file that does
+ * not hash to its name is removed only under flock(LOCK_EX) and only while
+ * its name still points to the inode that was hashed. So recovery and fsck
+ * never remove a complete blob that a writer has just put in its place.
  *
  * Fault injection for crash tests: the environment variable WHARF_FAULT is
  * read once by store_open():
@@ -44,6 +53,7 @@
 #include <sqlite3.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/stat.h>
 
 #include "common/digest.h"
 #include "common/err.h"
@@ -96,13 +106,16 @@ enum store_edge_kind {
   X(Q_LINK_EXISTS, "SELECT 1 FROM repo_blobs WHERE repo_id = ?1 AND digest = ?2")                            \
   X(Q_LINK_ANY, "SELECT 1 FROM repo_blobs WHERE digest = ?1 LIMIT 1")                                        \
   X(Q_LINK_DELETE, "DELETE FROM repo_blobs WHERE repo_id = (SELECT id FROM repos WHERE name = ?1)"           \
-                   " AND digest = ?2")                                                                       \
+                   " AND digest = ?2 AND NOT EXISTS (SELECT 1 FROM manifest_refs mr"                         \
+                   " WHERE mr.repo_id = repo_blobs.repo_id AND mr.child_digest = ?2 AND mr.kind IN (1, 2))") \
   X(Q_UPLOAD_INSERT, "INSERT INTO uploads(id, repo_id, created) VALUES (?1, ?2, ?3)")                        \
   X(Q_UPLOAD_LOOKUP, "SELECT u.repo_id FROM uploads u JOIN repos r ON r.id = u.repo_id"                      \
                      " WHERE u.id = ?1 AND r.name = ?2")                                                     \
   X(Q_UPLOAD_EXISTS, "SELECT 1 FROM uploads WHERE id = ?1")                                                  \
   X(Q_UPLOAD_DELETE, "DELETE FROM uploads WHERE id = ?1")                                                    \
   X(Q_UPLOAD_OLD, "SELECT id FROM uploads WHERE created < ?1 ORDER BY id")                                   \
+  X(Q_UPLOAD_PAGE, "SELECT id FROM uploads WHERE id > ?1 AND length(CAST(id AS BLOB)) = 32"                  \
+                   " ORDER BY id LIMIT ?2")                                                                  \
   X(Q_MANIFEST_BY_TAG, "SELECT m.digest, m.media_type, m.size FROM repos r JOIN tags t ON t.repo_id = r.id"  \
                        " JOIN manifests m ON m.repo_id = t.repo_id AND m.digest = t.digest"                  \
                        " WHERE r.name = ?1 AND t.name = ?2")                                                 \
@@ -268,6 +281,16 @@ enum wh_code store_blob_linked(struct store_conn *c, int64_t repo_id, const stru
 /* Opens blob file d read-only; WH_ENOTFOUND when the file is missing. */
 enum wh_code store_blob_open_file(struct store *s, const struct wh_digest *d, int *fd_out,
                                   struct wh_err *err);
+/* Opens blobs/<alg>/<sub> (sub: 2 hex chars) and takes flock(lock_op) on
+ * it, waiting; closing *fd_out drops the lock. WH_ENOTFOUND when missing. */
+enum wh_code store_fanout_lock(struct store *s, enum wh_digest_alg alg, const char *sub, int lock_op,
+                               int *fd_out, struct wh_err *err);
+/* Removes the file named for d that does not hash to d, under the fan-out
+ * directory's exclusive lock, only when the name still points to `seen`
+ * (the inode that was hashed): a writer may have renamed a complete copy
+ * over it meanwhile. *removed_out: whether it was removed. */
+enum wh_code store_blob_remove_corrupt(struct store *s, const struct wh_digest *d, const struct stat *seen,
+                                       bool *removed_out, struct wh_err *err);
 
 /* ---- uploads.c --------------------------------------------------------- */
 
@@ -282,6 +305,11 @@ typedef void (*store_stray_fn)(void *ctx, const char *name, bool removed);
  * whether that worked). */
 enum wh_code store_uploads_strays(struct store *s, int64_t cutoff, bool remove, store_stray_fn fn, void *ctx,
                                   struct wh_err *err);
+/* Ends the sessions whose file is gone (finish killed between moving the
+ * bytes into blobs/ and its commit; see the note at finish in uploads.c for
+ * why this is safe beside a live finish). Sessions with a handle in this
+ * process are left to it. *n_out: rows deleted. */
+enum wh_code store_uploads_fileless(struct store *s, uint64_t *n_out, struct wh_err *err);
 
 /* ---- manifests.c ------------------------------------------------------- */
 

@@ -63,7 +63,8 @@ enum wh_code store_blob_open(struct store *s, const char *repo, const struct wh_
 enum wh_code store_blob_mount(struct store *s, const char *repo, const struct wh_digest *d, const char *from,
                               struct wh_err *err);
 /* Removes repo's link to blob d (the file stays until GC).
- * WH_ENOTFOUND when repo does not have it. */
+ * WH_ENOTFOUND when repo does not have it; WH_ECONFLICT (nothing changed)
+ * while a manifest of repo uses it as config or layer. */
 enum wh_code store_blob_unlink(struct store *s, const char *repo, const struct wh_digest *d, struct wh_err *err);
 /* Stores a small in-memory blob and links it to repo (NULL: no link).
  * expected NULL: computed as sha256; else must match (WH_EDIGEST). */
@@ -228,5 +229,38 @@ typedef void (*store_fsck_cb)(void *ctx, const char *problem);
  * report->problems), an error when it could not. */
 enum wh_code store_fsck(struct store *s, unsigned flags, store_fsck_cb cb, void *ctx,
                         struct store_fsck_report *report, struct wh_err *err);
+
+/* ---- crash recovery --------------------------------------------------- */
+
+struct store_recover_report {
+  uint64_t blob_files;       /* files looked at under blobs/ */
+  uint64_t temp_removed;     /* leftover files removed from uploads/ */
+  uint64_t sessions_ended;   /* upload sessions whose bytes had already left uploads/ */
+  uint64_t blobs_registered; /* blob files given back their missing row */
+  uint64_t blobs_removed;    /* files under a blob name that did not hash to it */
+};
+/* Clears what a process killed in the middle of a write left behind, so
+ * that store_fsck() finds nothing afterwards (without repair):
+ *  - removes files in uploads/ that are no open session and that no live
+ *    writer holds (temp files of blob and manifest puts, session files
+ *    whose row was never committed or already deleted);
+ *  - ends upload sessions whose file is gone (a finish killed after it
+ *    moved the bytes into blobs/ and before its commit);
+ *  - gives a blob file without a row its row when it hashes to its name
+ *    (linked to no repository: no client was told it was stored), and
+ *    removes it when it does not.
+ * Nothing committed is changed or removed: acknowledged blobs, manifests,
+ * tags and open sessions stay as they are.
+ * Safe while other threads and processes use the same root: it skips files
+ * their writers hold (flock), never removes a correctly named and hashed
+ * blob file, and a session row it ends cannot be one a live finish still
+ * needs (see storage/recover.c). Not to be run beside a garbage collection
+ * that deletes blob rows before their files.
+ * Cost: one walk of uploads/ and of blobs/ with one indexed lookup per
+ * file (tens of milliseconds for 10k blobs); only the files without a row
+ * are read. Meant for start-up; also safe to run at any time.
+ * *out (optional) says what was done. WH_EINVALID on a read-only store;
+ * on another error some residue may remain (run it again, or fsck). */
+enum wh_code store_recover(struct store *s, struct store_recover_report *out, struct wh_err *err);
 
 #endif

@@ -9,10 +9,15 @@
  *
  * A session is a row in `uploads` (id, repository) plus the file
  * uploads/<id>. Invariants:
- *  - the row is created together with the file and removed before it, so
- *    a crash leaves at worst a file without a row (a stray: purge and fsck
- *    remove it) or, after finish renamed the file, a row without a file
- *    (get answers WH_ENOTFOUND; purge and fsck remove it);
+ *  - the row is created after the file and removed before it, so a crash
+ *    leaves at worst a file without a row (a stray: store_recover, purge
+ *    and fsck remove it) or, after finish renamed the file, a row without a
+ *    file (get answers WH_ENOTFOUND; store_recover, purge and fsck remove
+ *    it);
+ *  - whenever a session file may lack its row it is flock'd by the process
+ *    at work (start holds the lock until its row is committed; ends delete
+ *    the row under the lock), and stray removal looks for the row again
+ *    after taking the lock, so it never removes a live session's file;
  *  - while a handle is out the session is "in use" in this process's
  *    parked table and its file is flock'd, so a second handle (from this or
  *    another process), cancel and purge all back off;
@@ -240,7 +245,8 @@ static enum wh_code hash_file(int fd, enum wh_digest_alg alg, struct wh_hasher *
   return WH_OK;
 }
 
-static enum wh_code delete_row(struct store *s, const char *id, struct wh_err *err)
+/* *deleted (optional): whether the row was there. */
+static enum wh_code delete_row(struct store *s, const char *id, bool *deleted, struct wh_err *err)
 {
   STORE_AUTOCONN struct store_conn *c = NULL;
   STORE_AUTORESET sqlite3_stmt *st = NULL;
@@ -251,13 +257,15 @@ static enum wh_code delete_row(struct store *s, const char *id, struct wh_err *e
   if ((st = store_stmt(c, Q_UPLOAD_DELETE, err)) == NULL)
     return WH_EDATABASE;
   store_bind_text(st, 1, id);
-  return store_exec_stmt(c, st, "delete upload session", err);
+  if ((rc = store_exec_stmt(c, st, "delete upload session", err)) == WH_OK && deleted)
+    *deleted = sqlite3_changes(c->db) > 0;
+  return rc;
 }
 
 /* Row first, file after: a crash in between leaves only a stray file. */
 static enum wh_code session_end(struct store *s, const char *id, struct wh_err *err)
 {
-  enum wh_code rc = delete_row(s, id, err);
+  enum wh_code rc = delete_row(s, id, NULL, err);
 
   if (rc != WH_OK)
     return rc;
@@ -465,6 +473,12 @@ struct commit_args {
   const struct wh_digest *d;
 };
 
+/* Between store_blob_place (the bytes leave uploads/<id>) and this commit
+ * the session has a row and no file. store_recover (in any process) may
+ * delete that row meanwhile: the session cannot resume anyway (get answers
+ * WH_ENOTFOUND without its file), and the DELETE below does not need the
+ * row to be there, so the blob row and link commit all the same. A kill in
+ * between leaves the blob file without a row, which recovery registers. */
 static enum wh_code commit_txn(struct store_conn *c, void *ctx, struct wh_err *err)
 {
   const struct commit_args *a = ctx;
@@ -499,7 +513,7 @@ static enum wh_code finish_inner(struct store_upload *u, const struct wh_digest 
   /* From here the bytes are in blobs/: the session cannot resume. */
   rc = store_txn(s, STORE_TXN_RECORDS_BLOB, commit_txn, &a, err);
   if (rc != WH_OK)
-    delete_row(s, u->id, NULL);
+    delete_row(s, u->id, NULL, NULL);
   parked_drop(s, u->id);
   return rc;
 keep:
@@ -616,18 +630,26 @@ static bool session_row_exists(struct store_conn *c, const char *id)
 
 /* Is uploads/<name> a file without a session, older than cutoff, that
  * nobody writes? On true *fd_out holds its lock: unlink before closing it,
- * so a writer that took the lock after us sees st_nlink == 0. */
+ * so a writer that took the lock after us sees st_nlink == 0.
+ * The row is looked up again under the lock: store_upload_start holds the
+ * lock on a new session's file until its row is committed, so a row that
+ * appeared after the first look is seen by the second. */
 static bool stray_lock(struct store *s, struct store_conn *c, const char *name, int64_t cutoff, int *fd_out)
 {
   WH_AUTOCLOSE int fd = -1;
+  bool session_name = id_valid(name);
   struct stat st;
 
-  if (id_valid(name) && session_row_exists(c, name))
+  if (session_name && session_row_exists(c, name))
     return false;
   fd = openat(s->uploadsfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
   if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_mtime >= cutoff)
     return false;
   if (flock(fd, LOCK_EX | LOCK_NB) != 0)
+    return false;
+  if (fstat(fd, &st) != 0 || st.st_nlink == 0) /* its writer removed it meanwhile */
+    return false;
+  if (session_name && session_row_exists(c, name))
     return false;
   *fd_out = wh_steal_fd(&fd);
   return true;
@@ -687,5 +709,67 @@ enum wh_code store_upload_purge(struct store *s, int64_t max_age_s, uint64_t *n_
     return rc;
   if (n_out)
     *n_out = n;
+  return WH_OK;
+}
+
+/* ---- recovery ---------------------------------------------------------- */
+
+#define FILELESS_PAGE 64
+
+/* Next page of session ids after `after` (updated to the last one read). */
+static enum wh_code session_page(struct store *s, char after[STORE_UPLOAD_ID_LEN + 1],
+                                 char ids[FILELESS_PAGE][STORE_UPLOAD_ID_LEN + 1], size_t *n, size_t *fetched,
+                                 struct wh_err *err)
+{
+  STORE_AUTOCONN struct store_conn *c = NULL;
+  STORE_AUTORESET sqlite3_stmt *st = NULL;
+  enum wh_code rc = store_conn_get(s, &c, err);
+  int r = SQLITE_DONE;
+
+  *n = *fetched = 0;
+  if (rc != WH_OK)
+    return rc;
+  if ((st = store_stmt(c, Q_UPLOAD_PAGE, err)) == NULL)
+    return WH_EDATABASE;
+  store_bind_text(st, 1, after);
+  store_bind_int(st, 2, FILELESS_PAGE);
+  while (*fetched < FILELESS_PAGE && (r = sqlite3_step(st)) == SQLITE_ROW) {
+    const char *id = (const char *)sqlite3_column_text(st, 0);
+    (*fetched)++;
+    if (id == NULL || strlen(id) != STORE_UPLOAD_ID_LEN)
+      return wh_err_set(err, WH_EINTERNAL, 0, "list upload sessions: bad id");
+    /* the query returns 32-byte ids only; others are no names of ours */
+    memcpy(after, id, STORE_UPLOAD_ID_LEN + 1);
+    if (id_valid(id))
+      memcpy(ids[(*n)++], id, STORE_UPLOAD_ID_LEN + 1);
+  }
+  return r == SQLITE_ROW || r == SQLITE_DONE ? WH_OK : store_db_error(c, r, "list upload sessions", err);
+}
+
+enum wh_code store_uploads_fileless(struct store *s, uint64_t *n_out, struct wh_err *err)
+{
+  char after[STORE_UPLOAD_ID_LEN + 1] = "";
+  char ids[FILELESS_PAGE][STORE_UPLOAD_ID_LEN + 1];
+  uint64_t ended = 0;
+  size_t n, fetched;
+  struct stat st;
+  enum wh_code rc;
+
+  do {
+    if ((rc = session_page(s, after, ids, &n, &fetched, err)) != WH_OK)
+      return rc;
+    for (size_t i = 0; i < n; i++) {
+      bool deleted = false;
+      /* the file comes before the row and goes after it: it never returns */
+      if (fstatat(s->uploadsfd, ids[i], &st, AT_SYMLINK_NOFOLLOW) == 0 || errno != ENOENT ||
+          store_upload_in_use(s, ids[i]))
+        continue;
+      if ((rc = delete_row(s, ids[i], &deleted, err)) != WH_OK)
+        return rc;
+      parked_drop(s, ids[i]);
+      ended += deleted;
+    }
+  } while (fetched == FILELESS_PAGE);
+  *n_out = ended;
   return WH_OK;
 }

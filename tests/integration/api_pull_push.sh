@@ -460,8 +460,15 @@ wh_req HEAD "/v2/app/manifests/$M2" -H "$ACCEPT"
 expect "the manifest stays readable by digest after its tag is deleted" 200
 wh_req HEAD /v2/app/manifests/tb -H "$ACCEPT"
 expect_hdr "the other tag still resolves" Docker-Content-Digest "^$M2\$"
+M2L=$(wh_digest "$T/m2.layer")
+wh_req DELETE "/v2/app/blobs/$M2L"
+expect_err "DELETE of a layer a manifest still uses is 405 UNSUPPORTED" 405 UNSUPPORTED
+wh_req HEAD "/v2/app/blobs/$M2L"
+expect "the refused layer is still served" 200
 wh_req DELETE "/v2/app/manifests/$M2"
 expect "DELETE manifest by digest is 202" 202
+wh_req DELETE "/v2/app/blobs/$M2L"
+expect "DELETE of the layer once its manifest is gone is 202" 202
 wh_req GET "/v2/app/manifests/$M2" -H "$ACCEPT"
 expect_err "deleted manifest is 404 MANIFEST_UNKNOWN" 404 MANIFEST_UNKNOWN
 wh_req GET /v2/app/manifests/tb -H "$ACCEPT"

@@ -3,7 +3,8 @@
  * Each test gets a fresh store in its own temp directory (removed after).
  * Crash safety is checked by forking a child that opens the store with
  * WHARF_FAULT set and is killed at the fault point; the parent then looks
- * at what is visible and runs fsck.
+ * at what is visible and runs fsck --repair, or store_recover() followed by
+ * fsck without repair (which must then find nothing).
  */
 #include "config.h"
 
@@ -19,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -1222,10 +1224,75 @@ static void crash_child(const char *dir, const char *fault, enum crash_path path
   _exit(5); /* the fault did not fire */
 }
 
-static void crash_case(struct fixture *f, const char *fault, enum crash_path path)
+/* What store_recover must report after a kill (the other counts are 0). */
+struct crash_expect {
+  uint64_t temp_removed, sessions_ended, blobs_registered;
+};
+
+/* Data acknowledged before the crash: an image tagged "ack" and a blob. */
+struct acked {
+  struct wh_digest image, blob;
+};
+
+static struct acked push_acked(struct fixture *f)
+{
+  struct acked a;
+
+  a.image = push_image(f->s, "a", "acked", "ack");
+  a.blob = put_blob(f->s, "a", "acked blob");
+  return a;
+}
+
+static void assert_acked(struct fixture *f, const struct acked *a)
+{
+  struct store_manifest m;
+  struct wh_digest got;
+  uint64_t size, n;
+  struct wh_err e;
+  int fd = -1;
+
+  assert_int_equal(store_manifest_get(f->s, "a", "ack", &m, &fd, &e), WH_OK);
+  assert_true(wh_digest_eq(&m.digest, &a->image));
+  assert_int_equal(wh_digest_fd(WH_DIGEST_SHA256, fd, &got, &n, &e), WH_OK);
+  close(fd);
+  assert_true(wh_digest_eq(&got, &a->image));
+  assert_int_equal(n, m.size);
+  assert_int_equal(store_blob_open(f->s, "a", &a->blob, &fd, &size, &e), WH_OK);
+  assert_int_equal(wh_digest_fd(WH_DIGEST_SHA256, fd, &got, &n, &e), WH_OK);
+  close(fd);
+  assert_true(wh_digest_eq(&got, &a->blob));
+}
+
+/* After the kill: store_recover, then fsck must be clean without repair. */
+static void recover_after_crash(struct fixture *f, enum crash_path path, const struct crash_expect *want)
+{
+  struct wh_digest d = digest_of("crash me");
+  struct store_recover_report rep;
+  uint64_t size;
+  struct wh_err e;
+
+  assert_int_equal(store_recover(f->s, &rep, &e), WH_OK);
+  assert_int_equal(rep.temp_removed, want->temp_removed);
+  assert_int_equal(rep.sessions_ended, want->sessions_ended);
+  assert_int_equal(rep.blobs_registered, want->blobs_registered);
+  assert_int_equal(rep.blobs_removed, 0);
+  assert_clean(f->s);
+  /* a registered blob was never acknowledged: no repository may read it */
+  if (want->blobs_registered && path != CRASH_MANIFEST) {
+    assert_int_equal(store_blob_stat(f->s, NULL, &d, &size, &e), WH_OK);
+    assert_int_equal(size, 8);
+    assert_int_equal(store_blob_stat(f->s, "a", &d, &size, &e), WH_ENOTFOUND);
+  }
+  assert_int_equal(store_recover(f->s, &rep, &e), WH_OK); /* nothing left to do */
+  assert_int_equal(rep.temp_removed + rep.sessions_ended + rep.blobs_registered + rep.blobs_removed, 0);
+}
+
+static void crash_case_ex(struct fixture *f, const char *fault, enum crash_path path,
+                          const struct crash_expect *recover)
 {
   char id[STORE_UPLOAD_ID_LEN + 1] = "";
   struct wh_digest d = digest_of("crash me");
+  struct acked acked = push_acked(f);
   struct store_upload *u;
   struct store_fsck_report r;
   struct store_manifest m;
@@ -1264,9 +1331,14 @@ static void crash_case(struct fixture *f, const char *fault, enum crash_path pat
     assert_int_equal(store_manifest_get(f->s, "a", "v1", &m, &fd, &e), WH_OK);
     close(fd);
   }
-  r = fsck(f->s, STORE_FSCK_REPAIR);
-  assert_int_equal(r.problems, r.repaired);
-  assert_clean(f->s);
+  if (recover) {
+    recover_after_crash(f, path, recover);
+  } else {
+    r = fsck(f->s, STORE_FSCK_REPAIR);
+    assert_int_equal(r.problems, r.repaired);
+    assert_clean(f->s);
+  }
+  assert_acked(f, &acked);
   /* and the push can simply be done again */
   if (path == CRASH_UPLOAD && store_upload_get(f->s, "a", id, &u, &e) == WH_OK) {
     assert_int_equal(store_upload_finish(u, &d, NULL, &e), WH_OK);
@@ -1278,6 +1350,12 @@ static void crash_case(struct fixture *f, const char *fault, enum crash_path pat
   if (path != CRASH_MANIFEST)
     assert_int_equal(store_blob_stat(f->s, "a", &d, &size, &e), WH_OK);
   assert_clean(f->s);
+  assert_acked(f, &acked);
+}
+
+static void crash_case(struct fixture *f, const char *fault, enum crash_path path)
+{
+  crash_case_ex(f, fault, path, NULL);
 }
 
 static void test_crash_blob_put_rename(void **state)
@@ -1315,6 +1393,264 @@ static void test_crash_manifest(void **state)
   crash_case(*state, "kill-before-commit", CRASH_MANIFEST);
 }
 
+/* The same kills, cleared by store_recover alone: fsck is then clean
+ * without repair. */
+static void test_recover_blob_put_rename(void **state)
+{
+  struct crash_expect want = {.temp_removed = 1}; /* uploads/tmp-... */
+
+  crash_case_ex(*state, "kill-before-rename", CRASH_BLOB_PUT, &want);
+}
+
+static void test_recover_blob_put_renamed(void **state)
+{
+  struct crash_expect want = {.blobs_registered = 1};
+
+  crash_case_ex(*state, "kill-after-rename", CRASH_BLOB_PUT, &want);
+}
+
+static void test_recover_blob_put_commit(void **state)
+{
+  struct crash_expect want = {.blobs_registered = 1};
+
+  crash_case_ex(*state, "kill-before-commit", CRASH_BLOB_PUT, &want);
+}
+
+static void test_recover_upload_rename(void **state)
+{
+  struct crash_expect want = {0}; /* the session stays open, resumable */
+
+  crash_case_ex(*state, "kill-before-rename", CRASH_UPLOAD, &want);
+}
+
+static void test_recover_upload_renamed(void **state)
+{
+  struct crash_expect want = {.sessions_ended = 1, .blobs_registered = 1};
+
+  crash_case_ex(*state, "kill-after-rename", CRASH_UPLOAD, &want);
+}
+
+static void test_recover_upload_commit(void **state)
+{
+  struct crash_expect want = {.sessions_ended = 1, .blobs_registered = 1};
+
+  crash_case_ex(*state, "kill-before-commit", CRASH_UPLOAD, &want);
+}
+
+static void test_recover_manifest(void **state)
+{
+  struct crash_expect want = {.blobs_registered = 1}; /* the manifest's bytes */
+
+  crash_case_ex(*state, "kill-before-commit", CRASH_MANIFEST, &want);
+}
+
+static void write_file(struct fixture *f, const char *rel, const char *text)
+{
+  char path[384];
+  int fd;
+
+  snprintf(path, sizeof(path), "%s/%s", f->dir, rel);
+  fd = open(path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0644);
+  assert_true(fd >= 0);
+  assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+  close(fd);
+}
+
+static bool exists(struct fixture *f, const char *rel)
+{
+  char path[384];
+
+  snprintf(path, sizeof(path), "%s/%s", f->dir, rel);
+  return access(path, F_OK) == 0;
+}
+
+/* Child: holds flock(LOCK_EX) on uploads/tmp-live (as a writer does) until
+ * told to go; writes one byte to ready when it holds it. */
+static void live_writer(struct fixture *f, int ready, int go)
+{
+  char path[128], c = 0;
+  int fd;
+
+  snprintf(path, sizeof(path), "%s/uploads/tmp-live", f->dir);
+  fd = open(path, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0644);
+  if (fd < 0 || flock(fd, LOCK_EX) != 0 || write(fd, "half", 4) != 4 || write(ready, &c, 1) != 1)
+    _exit(1);
+  if (read(go, &c, 1) < 0)
+    _exit(2);
+  _exit(0);
+}
+
+static void test_recover_uploads_respects_live_writers(void **state)
+{
+  struct fixture *f = *state;
+  char id[STORE_UPLOAD_ID_LEN + 1], stray_session[64];
+  struct store_recover_report rep;
+  struct store_upload *u;
+  int ready[2], go[2], status;
+  struct wh_err e;
+  char c;
+  pid_t pid;
+
+  assert_int_equal(store_upload_start(f->s, "a", id, &e), WH_OK); /* open, parked */
+  u = get_upload(f->s, "a", id);
+  write_upload(u, "kept");
+  store_upload_release(u);
+  write_file(f, "uploads/tmp-dead", "left by a kill");
+  snprintf(stray_session, sizeof(stray_session), "uploads/%032x", 0xabcu); /* session name, no row */
+  write_file(f, stray_session, "no row");
+  assert_int_equal(pipe2(ready, O_CLOEXEC), 0);
+  assert_int_equal(pipe2(go, O_CLOEXEC), 0);
+  fflush(NULL);
+  pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0)
+    live_writer(f, ready[1], go[0]);
+  assert_int_equal(read(ready[0], &c, 1), 1);
+  assert_int_equal(store_recover(f->s, &rep, &e), WH_OK);
+  assert_int_equal(rep.temp_removed, 2);
+  assert_true(exists(f, "uploads/tmp-live")); /* its writer holds it */
+  assert_false(exists(f, "uploads/tmp-dead"));
+  assert_false(exists(f, stray_session));
+  assert_int_equal(write(go[1], "x", 1), 1);
+  assert_int_equal(waitpid(pid, &status, 0), pid);
+  assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  assert_int_equal(store_recover(f->s, &rep, &e), WH_OK); /* the writer is gone now */
+  assert_int_equal(rep.temp_removed, 1);
+  assert_false(exists(f, "uploads/tmp-live"));
+  u = get_upload(f->s, "a", id); /* the open session is untouched */
+  assert_int_equal(store_upload_size(u), 4);
+  store_upload_release(u);
+  assert_clean(f->s);
+  close(ready[0]);
+  close(ready[1]);
+  close(go[0]);
+  close(go[1]);
+}
+
+/* Blob files without rows: right content is registered (and linked to no
+ * repository), wrong content is removed; files with rows are not read. */
+static void test_recover_blob_files(void **state)
+{
+  struct fixture *f = *state;
+  struct wh_digest good = digest_of("orphan"), bad = digest_of("named for this");
+  struct wh_digest kept = put_blob(f->s, "a", "with a row");
+  struct store_recover_report rep;
+  char p[256], rel[256];
+  uint64_t size;
+  struct wh_err e;
+
+  blob_path(f, &good, p, sizeof(p));
+  snprintf(rel, sizeof(rel), "%s", p + strlen(f->dir) + 1);
+  *strrchr(p, '/') = '\0';
+  mkdir(p, 0755);
+  write_file(f, rel, "orphan");
+  blob_path(f, &bad, p, sizeof(p));
+  snprintf(rel, sizeof(rel), "%s", p + strlen(f->dir) + 1);
+  *strrchr(p, '/') = '\0';
+  mkdir(p, 0755);
+  write_file(f, rel, "but other bytes");
+  /* the file of a blob with a row is not even opened: make it unreadable */
+  blob_path(f, &kept, p, sizeof(p));
+  assert_int_equal(chmod(p, 0), 0);
+  assert_int_equal(store_recover(f->s, &rep, &e), WH_OK);
+  assert_int_equal(chmod(p, 0444), 0);
+  assert_int_equal(rep.blob_files, 3);
+  assert_int_equal(rep.blobs_registered, 1);
+  assert_int_equal(rep.blobs_removed, 1);
+  assert_int_equal(rep.temp_removed + rep.sessions_ended, 0);
+  assert_int_equal(store_blob_stat(f->s, NULL, &good, &size, &e), WH_OK);
+  assert_int_equal(size, 6);
+  assert_int_equal(store_blob_stat(f->s, "a", &good, &size, &e), WH_ENOTFOUND);
+  assert_false(exists(f, rel));
+  assert_int_equal(store_blob_stat(f->s, NULL, &bad, &size, &e), WH_ENOTFOUND);
+  assert_clean(f->s);
+}
+
+/* A second store on the root (as another process would be) pushes by put
+ * and by upload sessions while this one runs store_recover over and over:
+ * every push succeeds, recovery removes nothing live (no temp file, no
+ * blob), and what it did (a session row or blob row a live finish was
+ * about to commit) leaves the store clean. */
+struct busy_writer {
+  struct store *s;
+  int failures;
+  int done; /* __atomic */
+};
+
+static void *busy_write(void *arg)
+{
+  struct busy_writer *w = arg;
+  char text[64], id[STORE_UPLOAD_ID_LEN + 1];
+  struct store_upload *u = NULL;
+  struct wh_digest d;
+  struct wh_err e;
+
+  for (int i = 0; i < 40; i++) {
+    snprintf(text, sizeof(text), "put %d", i);
+    w->failures += store_blob_put(w->s, "busy", text, strlen(text), NULL, NULL, &e) != WH_OK;
+    snprintf(text, sizeof(text), "session %d", i);
+    d = digest_of(text);
+    if (store_upload_start(w->s, "busy", id, &e) != WH_OK ||
+        store_upload_get(w->s, "busy", id, &u, &e) != WH_OK) {
+      w->failures++;
+      continue;
+    }
+    w->failures += store_upload_write(u, text, strlen(text), &e) != WH_OK;
+    w->failures += store_upload_finish(u, &d, NULL, &e) != WH_OK;
+  }
+  __atomic_store_n(&w->done, 1, __ATOMIC_RELEASE);
+  return NULL;
+}
+
+static void test_recover_beside_writers(void **state)
+{
+  struct fixture *f = *state;
+  struct busy_writer w = {0};
+  struct store_recover_report rep, sum = {0};
+  char text[64];
+  struct wh_digest d;
+  uint64_t size;
+  struct wh_err e;
+  pthread_t t;
+  int runs = 0;
+
+  assert_int_equal(store_open(f->dir, 0, &w.s, &e), WH_OK);
+  assert_int_equal(pthread_create(&t, NULL, busy_write, &w), 0);
+  while (!__atomic_load_n(&w.done, __ATOMIC_ACQUIRE)) {
+    assert_int_equal(store_recover(f->s, &rep, &e), WH_OK);
+    sum.temp_removed += rep.temp_removed;
+    sum.blobs_removed += rep.blobs_removed;
+    sum.sessions_ended += rep.sessions_ended;
+    sum.blobs_registered += rep.blobs_registered;
+    runs++;
+  }
+  pthread_join(t, NULL);
+  print_message("# %d recoveries beside the writer: %llu session rows ended early, %llu blob rows first\n",
+                runs, (unsigned long long)sum.sessions_ended, (unsigned long long)sum.blobs_registered);
+  assert_int_equal(w.failures, 0);
+  assert_int_equal(sum.temp_removed, 0);
+  assert_int_equal(sum.blobs_removed, 0);
+  for (int i = 0; i < 40; i++) {
+    snprintf(text, sizeof(text), i % 2 ? "put %d" : "session %d", i);
+    d = digest_of(text);
+    assert_int_equal(store_blob_stat(f->s, "busy", &d, &size, &e), WH_OK);
+  }
+  store_free(w.s);
+  assert_clean(f->s);
+}
+
+static void test_recover_readonly(void **state)
+{
+  struct fixture *f = *state;
+  struct store *ro = NULL;
+  struct store_recover_report rep;
+  struct wh_err e;
+
+  assert_int_equal(store_open(f->dir, STORE_READONLY, &ro, &e), WH_OK);
+  assert_int_equal(store_recover(ro, &rep, &e), WH_EINVALID);
+  store_free(ro);
+}
+
 /* ---- speed ------------------------------------------------------------- */
 
 static double now_us(void)
@@ -1350,6 +1686,62 @@ static void test_lookup_speed(void **state)
   print_message("# manifest get by tag (with open): %.1f us, blob stat: %.1f us\n", per_get, per_stat);
   /* generous: valgrind and sanitizers are slow; the real target is << 50 us */
   assert_true(per_get < 2000);
+}
+
+/* N blob files with rows, written directly (no fsync, one transaction),
+ * then one store_recover: it must find nothing to do, quickly.
+ * WH_RECOVER_BLOBS sets N (default 5000). */
+static void plant_blobs(struct fixture *f, int n)
+{
+  char path[128], text[32], rel[256];
+  sqlite3_stmt *st;
+  sqlite3 *db;
+
+  snprintf(path, sizeof(path), "%s/index.db", f->dir);
+  assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+  sqlite3_busy_timeout(db, 5000);
+  assert_int_equal(sqlite3_exec(db, "BEGIN", NULL, NULL, NULL), SQLITE_OK);
+  assert_int_equal(
+      sqlite3_prepare_v2(db, "INSERT INTO blobs(digest, size, created) VALUES (?1, ?2, 0)", -1, &st, NULL),
+      SQLITE_OK);
+  for (int i = 0; i < n; i++) {
+    struct wh_digest d;
+    snprintf(text, sizeof(text), "speed blob %d", i);
+    d = digest_of(text);
+    blob_path(f, &d, rel, sizeof(rel));
+    *strrchr(rel, '/') = '\0';
+    mkdir(rel, 0755);
+    snprintf(rel, sizeof(rel), "blobs/sha256/%.2s/%s", wh_digest_hex(&d), wh_digest_hex(&d));
+    write_file(f, rel, text);
+    sqlite3_bind_text(st, 1, d.str, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)strlen(text));
+    assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+    sqlite3_reset(st);
+  }
+  sqlite3_finalize(st);
+  assert_int_equal(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+  sqlite3_close(db);
+}
+
+static void test_recover_speed(void **state)
+{
+  struct fixture *f = *state;
+  const char *env = getenv("WH_RECOVER_BLOBS");
+  int n = env ? (int)strtol(env, NULL, 10) : 5000;
+  struct store_recover_report rep;
+  struct wh_err e;
+  double t0, ms;
+
+  plant_blobs(f, n);
+  reopen(f);
+  t0 = now_us();
+  assert_int_equal(store_recover(f->s, &rep, &e), WH_OK);
+  ms = (now_us() - t0) / 1e3;
+  print_message("# store_recover on %d blobs, nothing to do: %.1f ms\n", n, ms);
+  assert_int_equal(rep.blob_files, (uint64_t)n);
+  assert_int_equal(rep.temp_removed + rep.sessions_ended + rep.blobs_registered + rep.blobs_removed, 0);
+  /* generous (valgrind, sanitizers, a busy machine); expected: tens of ms */
+  assert_true(ms < 20000);
 }
 
 int main(void)
@@ -1390,7 +1782,19 @@ int main(void)
       T(test_crash_upload_renamed),
       T(test_crash_upload_commit),
       T(test_crash_manifest),
+      T(test_recover_blob_put_rename),
+      T(test_recover_blob_put_renamed),
+      T(test_recover_blob_put_commit),
+      T(test_recover_upload_rename),
+      T(test_recover_upload_renamed),
+      T(test_recover_upload_commit),
+      T(test_recover_manifest),
+      T(test_recover_uploads_respects_live_writers),
+      T(test_recover_blob_files),
+      T(test_recover_beside_writers),
+      T(test_recover_readonly),
       T(test_lookup_speed),
+      T(test_recover_speed),
 #undef T
   };
 
