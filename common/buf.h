@@ -11,10 +11,10 @@
 #include "common/err.h"
 
 struct wh_buf {
-  char *data;  /* owned; NULL until the first append */
-  size_t len;  /* bytes used, not counting the trailing NUL */
-  size_t cap;  /* bytes allocated */
-  size_t max;  /* hard limit on len */
+  char *data; /* owned; NULL until the first append */
+  size_t len; /* bytes used, not counting the trailing NUL */
+  size_t cap; /* bytes allocated */
+  size_t max; /* hard limit on len */
 };
 
 void wh_buf_init(struct wh_buf *b, size_t max);

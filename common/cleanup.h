@@ -16,7 +16,10 @@
 #include <unistd.h>
 #include <dirent.h>
 
-static inline void wh_cleanup_free(void *p) { free(*(void **)p); }
+static inline void wh_cleanup_free(void *p)
+{
+  free(*(void **)p);
+}
 static inline void wh_cleanup_close(int *fd)
 {
   if (*fd >= 0)

@@ -34,8 +34,8 @@ enum wh_code {
 
 struct wh_err {
   enum wh_code code;
-  int sys_errno;             /* errno at the failure, 0 if none */
-  char msg[WH_ERR_MSG_MAX];  /* one line, NUL terminated */
+  int sys_errno;            /* errno at the failure, 0 if none */
+  char msg[WH_ERR_MSG_MAX]; /* one line, NUL terminated */
 };
 
 /* Sets code, errno and message; returns `code` so a failure is one line:

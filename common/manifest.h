@@ -64,22 +64,22 @@ struct wh_platform {
 };
 
 struct wh_descriptor {
-  char *media_type;         /* owned, never NULL after parse */
+  char *media_type; /* owned, never NULL after parse */
   struct wh_digest digest;
   uint64_t size;
-  char *artifact_type;      /* owned, may be NULL */
-  json_t *annotations;      /* owned reference, may be NULL (object when set) */
+  char *artifact_type; /* owned, may be NULL */
+  json_t *annotations; /* owned reference, may be NULL (object when set) */
   bool has_platform;
   struct wh_platform platform; /* index entries only */
   size_t n_urls;
-  char **urls;              /* owned */
+  char **urls; /* owned */
 };
 
 struct wh_manifest {
   enum wh_manifest_kind kind;
-  char *media_type;             /* owned: effective media type (body, else Content-Type) */
-  char *artifact_type;          /* owned: top-level artifactType, may be NULL */
-  struct wh_descriptor config;  /* WH_MANIFEST_IMAGE only */
+  char *media_type;            /* owned: effective media type (body, else Content-Type) */
+  char *artifact_type;         /* owned: top-level artifactType, may be NULL */
+  struct wh_descriptor config; /* WH_MANIFEST_IMAGE only */
   size_t n_layers;
   struct wh_descriptor *layers; /* WH_MANIFEST_IMAGE only */
   size_t n_manifests;
@@ -95,9 +95,9 @@ enum wh_code wh_manifest_parse(const void *body, size_t len, const char *content
 void wh_manifest_release(struct wh_manifest *m);
 void wh_descriptor_release(struct wh_descriptor *d);
 
-bool wh_media_type_valid(const char *mt);        /* RFC 6838 type/subtype[+suffix] shape */
-bool wh_media_type_is_manifest(const char *mt);  /* OCI/Docker manifest or index */
-bool wh_media_type_is_index(const char *mt);     /* OCI index or Docker list */
+bool wh_media_type_valid(const char *mt);               /* RFC 6838 type/subtype[+suffix] shape */
+bool wh_media_type_is_manifest(const char *mt);         /* OCI/Docker manifest or index */
+bool wh_media_type_is_index(const char *mt);            /* OCI index or Docker list */
 bool wh_media_type_is_nondistributable(const char *mt); /* layers that need not be pushed */
 
 /* The artifactType a referrers response reports for m: its artifactType,

@@ -22,9 +22,9 @@
 #define WH_REF_MAX 4096
 
 struct wh_ref {
-  char *domain;            /* owned; NULL when absent */
-  char *name;              /* owned; repository path, never NULL after parse */
-  char *tag;               /* owned; NULL when absent */
+  char *domain; /* owned; NULL when absent */
+  char *name;   /* owned; repository path, never NULL after parse */
+  char *tag;    /* owned; NULL when absent */
   bool has_digest;
   struct wh_digest digest; /* valid when has_digest */
 };

@@ -366,8 +366,8 @@ enum wh_code store_blob_unlink(struct store *s, const char *repo, const struct w
     uint64_t size;
     /* Still linked: a manifest of repo needs it (Q_LINK_DELETE spares it). */
     if (store_blob_stat(s, repo, d, &size, NULL) == WH_OK)
-      return wh_err_set(err, WH_ECONFLICT, 0, "blob %s: used by a manifest of \"%s\": delete the manifest first",
-                        d->str, repo);
+      return wh_err_set(err, WH_ECONFLICT, 0,
+                        "blob %s: used by a manifest of \"%s\": delete the manifest first", d->str, repo);
     return wh_err_set(err, WH_ENOTFOUND, 0, "blob %s: not found in \"%s\"", d->str, repo);
   }
   return WH_OK;

@@ -52,8 +52,8 @@ void store_free(struct store *s); /* NULL is a no-op; open uploads are parked, n
 
 /* Size of blob d. repo NULL: anywhere in the store; else only when repo may
  * read it. WH_ENOTFOUND when absent (or not readable from repo). */
-enum wh_code store_blob_stat(struct store *s, const char *repo, const struct wh_digest *d,
-                             uint64_t *size_out, struct wh_err *err);
+enum wh_code store_blob_stat(struct store *s, const char *repo, const struct wh_digest *d, uint64_t *size_out,
+                             struct wh_err *err);
 /* Opens blob d read-only (O_CLOEXEC). *fd_out is the caller's to close. */
 enum wh_code store_blob_open(struct store *s, const char *repo, const struct wh_digest *d, int *fd_out,
                              uint64_t *size_out, struct wh_err *err);
@@ -65,7 +65,8 @@ enum wh_code store_blob_mount(struct store *s, const char *repo, const struct wh
 /* Removes repo's link to blob d (the file stays until GC).
  * WH_ENOTFOUND when repo does not have it; WH_ECONFLICT (nothing changed)
  * while a manifest of repo uses it as config or layer. */
-enum wh_code store_blob_unlink(struct store *s, const char *repo, const struct wh_digest *d, struct wh_err *err);
+enum wh_code store_blob_unlink(struct store *s, const char *repo, const struct wh_digest *d,
+                               struct wh_err *err);
 /* Stores a small in-memory blob and links it to repo (NULL: no link).
  * expected NULL: computed as sha256; else must match (WH_EDIGEST). */
 enum wh_code store_blob_put(struct store *s, const char *repo, const void *data, size_t len,
@@ -121,16 +122,16 @@ enum store_manifest_flags {
 
 struct store_manifest_put {
   const char *repo;
-  const void *body;          /* exact bytes, stored as they are */
+  const void *body; /* exact bytes, stored as they are */
   size_t len;
-  const char *media_type;    /* what GET will answer as Content-Type */
-  const struct wh_manifest *parsed;  /* the parsed body: references to check */
-  const struct wh_digest *digest;    /* pushed by digest: body must match
-                                        (its algorithm is used); NULL: sha256 */
-  const char *const *tags;   /* tags to point at it (may be empty) */
+  const char *media_type;           /* what GET will answer as Content-Type */
+  const struct wh_manifest *parsed; /* the parsed body: references to check */
+  const struct wh_digest *digest;   /* pushed by digest: body must match
+                                       (its algorithm is used); NULL: sha256 */
+  const char *const *tags;          /* tags to point at it (may be empty) */
   size_t n_tags;
-  const char *who;           /* for tag history; may be NULL */
-  unsigned flags;            /* enum store_manifest_flags */
+  const char *who; /* for tag history; may be NULL */
+  unsigned flags;  /* enum store_manifest_flags */
 };
 
 /* Stores a manifest in one transaction: checks that every blob it needs
@@ -156,8 +157,8 @@ enum wh_code store_manifest_get(struct store *s, const char *repo, const char *r
                                 struct store_manifest *out, int *fd_out, struct wh_err *err);
 /* Deletes manifest d from repo with the tags pointing at it (history rows
  * recorded). WH_ENOTFOUND when repo does not have it. */
-enum wh_code store_manifest_delete(struct store *s, const char *repo, const struct wh_digest *d, const char *who,
-                                   struct wh_err *err);
+enum wh_code store_manifest_delete(struct store *s, const char *repo, const struct wh_digest *d,
+                                   const char *who, struct wh_err *err);
 
 /* ---- tags ------------------------------------------------------------- */
 
@@ -182,19 +183,19 @@ enum wh_code store_repo_list(struct store *s, const char *last, size_t n, store_
 bool store_repo_exists(struct store *s, const char *repo);
 
 struct store_tag_move {
-  int64_t id;              /* increasing, history order */
+  int64_t id; /* increasing, history order */
   const char *repo;
   const char *tag;
-  bool has_old, has_new;   /* created: !has_old; deleted: !has_new */
+  bool has_old, has_new; /* created: !has_old; deleted: !has_new */
   struct wh_digest old_digest, new_digest;
-  int64_t time_ms;         /* unix time in milliseconds */
-  const char *who;         /* may be NULL */
+  int64_t time_ms; /* unix time in milliseconds */
+  const char *who; /* may be NULL */
 };
 typedef int (*store_tag_move_cb)(void *ctx, const struct store_tag_move *m);
 /* History of tag in repo, newest first, ids below before_id (0: from the
  * newest), at most n (0 = no limit). */
-enum wh_code store_tag_history(struct store *s, const char *repo, const char *tag, int64_t before_id, size_t n,
-                               store_tag_move_cb cb, void *ctx, struct wh_err *err);
+enum wh_code store_tag_history(struct store *s, const char *repo, const char *tag, int64_t before_id,
+                               size_t n, store_tag_move_cb cb, void *ctx, struct wh_err *err);
 
 /* ---- referrers -------------------------------------------------------- */
 
