@@ -34,7 +34,11 @@
 #include "common/cleanup.h"
 #include "common/fsutil.h"
 
-#define SRV_CONN_MEMORY (128 * 1024)        /* per-connection buffer (headers + body chunks) */
+#define SRV_CONN_MEMORY (1024 * 1024) /* per-connection buffer (headers + body chunks); pages are touched only as used */
+/* The connection buffer is large for upload throughput; requests are held
+ * to these much smaller limits on what precedes the body. */
+#define SRV_URI_MAX (16u * 1024)
+#define SRV_HEADERS_MAX (64u * 1024)
 #define SRV_HOLD_MAX (4u * 1024 * 1024)     /* early error with a body up to this: read it first */
 #define SRV_DISCARD_MAX (16u * 1024 * 1024) /* then give up and drop the connection */
 
@@ -332,6 +336,7 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
   r->conn = c;
   r->t_start_us = now_us();
   snprintf(r->id, sizeof(r->id), "%08x%08llx", s->boot_id, (unsigned long long)n);
+  r->uri_len = uri_len;
   copy_printable(r->log_path, sizeof(r->log_path), uri + off, path_len);
   r->path_status = srv_path_parse(uri + off, path_len, &r->path);
   wh_buf_init(&r->body, 0);
@@ -435,6 +440,31 @@ static bool expects_body(struct srv_req *r)
   return (r->has_clen && r->clen > 0) || (te && strcasecmp(te, "identity") != 0);
 }
 
+static enum MHD_Result add_header_size(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+  size_t *sum = cls;
+
+  *sum += strlen(key) + (value ? strlen(value) : 0) + 4;
+  return MHD_YES;
+}
+
+/* Refuses an over-long request target or header block (414 / 431). */
+static bool oversized(struct srv_req *r, struct MHD_Connection *c)
+{
+  size_t headers = 0;
+
+  if (r->uri_len > SRV_URI_MAX) {
+    srv_reply_error(r, 414, "UNSUPPORTED", "request target too long", NULL);
+    return true;
+  }
+  MHD_get_connection_values(c, MHD_HEADER_KIND, add_header_size, &headers);
+  if (headers > SRV_HEADERS_MAX) {
+    srv_reply_error(r, 431, "UNSUPPORTED", "request headers too large", NULL);
+    return true;
+  }
+  return false;
+}
+
 static enum MHD_Result begin(struct srv_req *r, struct MHD_Connection *c, const char *method)
 {
   const char *cl;
@@ -446,7 +476,8 @@ static enum MHD_Result begin(struct srv_req *r, struct MHD_Connection *c, const 
   r->begun = true;
   cl = srv_req_header(r, "Content-Length");
   r->has_clen = cl && wh_parse_u64(cl, strlen(cl), &r->clen);
-  route(r);
+  if (!oversized(r, c))
+    route(r);
   /* Replies go out after the request is read: libmicrohttpd closes the
    * connection after a reply queued this early. A small body is read and
    * dropped first, so the client is not reset while still sending; only a

@@ -181,6 +181,7 @@ struct srv_req {
   bool is_head;
   char id[32];        /* request id for logs and X-Request-Id */
   char log_path[256]; /* printable copy of the path for logs */
+  size_t uri_len;     /* length of the raw request target */
   int64_t t_start_us;
   struct srv_path path;
   enum srv_path_status path_status;
