@@ -1,4 +1,5 @@
-/* client/challenge.c - WWW-Authenticate challenges and token answers.
+/* client/challenge.c - WWW-Authenticate challenges, token answers and
+ * Link headers (the next page of a tag list).
  *
  * Grammar (RFC 7235 section 4.1, RFC 9110 section 11):
  *   challenges = challenge *( OWS "," OWS challenge )
@@ -274,4 +275,96 @@ enum wh_code cli_token_parse(const char *body, size_t len, char **token_out, int
   if (expires_in_out)
     *expires_in_out = expires;
   return WH_OK;
+}
+
+/* ---- Link (RFC 8288) ------------------------------------------------------ *
+ *   Link       = link-value *( OWS "," OWS link-value )
+ *   link-value = "<" URI-Reference ">" *( OWS ";" OWS link-param )
+ *   link-param = token BWS [ "=" BWS ( token / quoted-string ) ]
+ * rel's value is a space-separated list of relation types.
+ */
+
+static bool rel_has_next(const char *v, size_t n)
+{
+  size_t i = 0;
+
+  while (i < n) {
+    size_t w = 0;
+    while (i < n && v[i] == ' ')
+      i++;
+    while (i + w < n && v[i + w] != ' ')
+      w++;
+    if (w == 4 && strncasecmp(v + i, "next", 4) == 0)
+      return true;
+    i += w;
+  }
+  return false;
+}
+
+/* One link-param at *pp; true when it is rel with "next" in it. */
+static bool param_is_next(const char **pp)
+{
+  const char *p = *pp, *name = p, *val = p;
+  size_t nlen, vlen = 0;
+
+  while (is_tchar(*p))
+    p++;
+  nlen = (size_t)(p - name);
+  while (*p == ' ' || *p == '\t')
+    p++;
+  if (*p == '=') {
+    p++;
+    while (*p == ' ' || *p == '\t')
+      p++;
+    if (*p == '"') {
+      for (val = ++p; *p && *p != '"'; p++)
+        if (*p == '\\' && p[1])
+          p++;
+      vlen = (size_t)(p - val);
+      if (*p == '"')
+        p++;
+    } else {
+      for (val = p; is_tchar(*p); p++)
+        ;
+      vlen = (size_t)(p - val);
+    }
+  }
+  if (p == *pp)
+    p++; /* not a parameter: skip the character */
+  *pp = p;
+  return nlen == 3 && strncasecmp(name, "rel", 3) == 0 && rel_has_next(val, vlen);
+}
+
+/* The parameters after a link's ">": do they say rel=next? *end: the ","
+ * that ends this link-value, or the string's end. */
+static bool params_say_next(const char *p, const char **end)
+{
+  bool next = false;
+
+  while (*p && *p != ',') {
+    while (*p == ' ' || *p == '\t' || *p == ';')
+      p++;
+    if (*p && *p != ',')
+      next |= param_is_next(&p);
+  }
+  *end = p;
+  return next;
+}
+
+char *cli_link_next(const char *link)
+{
+  const char *p = link, *lt, *gt, *end;
+
+  while (p && (lt = strchr(p, '<')) != NULL && (gt = strchr(lt + 1, '>')) != NULL) {
+    if (params_say_next(gt + 1, &end)) {
+      if (gt == lt + 1)
+        return NULL;
+      for (const char *c = lt + 1; c < gt; c++)
+        if ((unsigned char)*c <= ' ' || *c == 0x7f || *c == '<')
+          return NULL;
+      return strndup(lt + 1, (size_t)(gt - lt - 1));
+    }
+    p = *end ? end + 1 : NULL;
+  }
+  return NULL;
 }

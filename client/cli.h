@@ -45,6 +45,12 @@ int cli_cmd_inspect(const struct cli_opts *o, int argc, char **argv);
 int cli_cmd_rmi(const struct cli_opts *o, int argc, char **argv);
 int cli_cmd_login(const struct cli_opts *o, int argc, char **argv);
 int cli_cmd_logout(const struct cli_opts *o, int argc, char **argv);
+int cli_cmd_tags(const struct cli_opts *o, int argc, char **argv);
+int cli_cmd_history(const struct cli_opts *o, int argc, char **argv);
+int cli_cmd_copy(const struct cli_opts *o, int argc, char **argv);
+int cli_cmd_save(const struct cli_opts *o, int argc, char **argv);
+int cli_cmd_load(const struct cli_opts *o, int argc, char **argv);
+int cli_cmd_prune(const struct cli_opts *o, int argc, char **argv);
 
 /* The verb named name, or NULL. */
 const struct cli_verb *cli_verb_find(const char *name);

@@ -1,11 +1,15 @@
 /* client/cmd_images.c - `wharf images [--format table|json] [REPOSITORY]`.
  *
- * One row per local tag: repository, tag, digest, size and created. Size
- * is what the image takes in the store: manifest, config and layers as
- * stored (compressed); for an index, those of its locally stored child.
- * Created comes from the image config ("created"), "" when absent.
- * Only tagged manifests are listed: a manifest becomes visible when its
- * tag moves, which is the last step of a pull.
+ * One row per local tag: repository, tag, digest, size and created; then
+ * one row per untagged image (pulled by digest, or left by a tag that
+ * moved) with tag "<none>" (null in JSON). Size is what the image takes in
+ * the store: manifest, config and layers as stored (compressed); for an
+ * index, those of its locally stored child. Created comes from the image
+ * config ("created"), "" when absent.
+ * Not listed: an index's child manifests (they are part of the index's
+ * row) and referrers (signatures and other artifacts about an image).
+ * A manifest is stored only once all its blobs are (the last step of a
+ * pull), so a half-pulled image is never listed.
  */
 #include "config.h"
 
@@ -100,32 +104,44 @@ static enum wh_code row_of(struct store *s, const char *repo, const char *tag, s
   return WH_OK;
 }
 
+/* tag NULL: an untagged image. */
 static void print_row(bool json, json_t *out, const char *repo, const char *tag, const struct row *r)
 {
   char size[32];
 
   if (json) {
-    json_array_append_new(out, json_pack("{s:s,s:s,s:s,s:I,s:s}", "repository", repo, "tag", tag, "digest",
+    json_array_append_new(out, json_pack("{s:s,s:s?,s:s,s:I,s:s}", "repository", repo, "tag", tag, "digest",
                                          r->digest.str, "size", (json_int_t)r->size, "created", r->created));
     return;
   }
   cli_human_size(r->size, size, sizeof(size));
-  printf("%-40s %-20s %-19.19s %10s  %s\n", cli_repo_familiar(repo), tag, r->digest.str, size, r->created);
+  printf("%-40s %-20s %-19.19s %10s  %s\n", cli_repo_familiar(repo), tag ? tag : "<none>", r->digest.str,
+         size, r->created);
+}
+
+/* Untagged images: no tag, not an index's child, not a referrer. */
+static int collect_untagged(void *ctx, const struct store_manifest_info *m)
+{
+  return m->n_tags == 0 && !m->is_child && !m->has_subject ? collect(ctx, m->digest.str) : 0;
 }
 
 static enum wh_code list_repo(struct store *s, const char *repo, bool json, json_t *out, struct wh_err *err)
 {
-  struct names tags = {0};
+  struct names tags = {0}, untagged = {0};
   enum wh_code rc = store_tag_list(s, repo, NULL, 0, collect, &tags, NULL, err);
 
-  if (rc == WH_OK && tags.failed)
-    rc = wh_err_set(err, WH_ENOMEM, 0, "too many tags in \"%s\"", repo);
-  for (size_t i = 0; rc == WH_OK && i < tags.n; i++) {
+  if (rc == WH_OK)
+    rc = store_manifest_list(s, repo, collect_untagged, &untagged, err);
+  if (rc == WH_OK && (tags.failed || untagged.failed))
+    rc = wh_err_set(err, WH_ENOMEM, 0, "too many images in \"%s\"", repo);
+  for (size_t i = 0; rc == WH_OK && i < tags.n + untagged.n; i++) {
+    const char *ref = i < tags.n ? tags.v[i] : untagged.v[i - tags.n];
     struct row r;
-    if (row_of(s, repo, tags.v[i], &r, NULL) == WH_OK) /* a tag deleted meanwhile is skipped */
-      print_row(json, out, repo, tags.v[i], &r);
+    if (row_of(s, repo, ref, &r, NULL) == WH_OK) /* one deleted meanwhile is skipped */
+      print_row(json, out, repo, i < tags.n ? ref : NULL, &r);
   }
   names_release(&tags);
+  names_release(&untagged);
   return rc;
 }
 

@@ -5,6 +5,10 @@
  *   config and layers in parallel (fetch.c) -> store the image manifest,
  *   then the index, with the tag.
  *
+ * No /v2/ ping first: the manifest request learns the auth scheme from
+ * its own 401, which the driver answers (registry.c), so a ping would only
+ * cost a round trip.
+ *
  * Invariants: the tag moves only after every blob and the manifest(s) are
  * committed, in the store's own transaction, so an interrupted or failed
  * pull never shows a half image in `wharf images`; blobs already fetched
@@ -96,6 +100,8 @@ static enum wh_code pull(struct pull *pl, struct wh_digest *out, struct wh_err *
 
   rc = cli_remote_manifest_get(pl->r, ref->path, cli_ref_reference(ref),
                                ref->has_digest ? &ref->digest : NULL, -1, &top, err);
+  if (rc == WH_ENETWORK) /* the first request: say which registry (no ping did) */
+    wh_err_wrap(err, "registry %s", cli_registry_base(pl->r));
   if (rc == WH_OK && top.parsed.kind == WH_MANIFEST_INDEX) {
     rc = resolve_child(pl, &top, &child, err);
     img = &child;
@@ -145,8 +151,7 @@ int cli_cmd_pull(const struct cli_opts *o, int argc, char **argv)
   pl.ref = &ref;
   if (cli_store_open(o, &pl.s, &err) != WH_OK ||
       cli_registry_new(ref.domain, o->insecure, &pl.r, &err) != WH_OK ||
-      (pl.p = cli_progress_new(o, "downloading")) == NULL || cli_registry_ping(pl.r, &err) != WH_OK ||
-      pull(&pl, &d, &err) != WH_OK) {
+      (pl.p = cli_progress_new(o, "downloading")) == NULL || pull(&pl, &d, &err) != WH_OK) {
     cli_progress_free(pl.p);
     pl.p = NULL;
     status = cli_fail("pull", argv[optind], &err);

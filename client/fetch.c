@@ -16,7 +16,13 @@
  *
  * Invariants: nothing enters blobs/ unverified; on any failure every open
  * session is released (parked, resumable by the next run) except one that
- * failed its digest; the first failure aborts the other transfers.
+ * failed its digest; the first failure aborts the other transfers. A blob
+ * of SPOOL_MIN bytes or more is written by a thread of its own (spool.c),
+ * which is always stopped (every queued byte written) before the session
+ * is finished, released or discarded. A blob of at most MEM_MAX bytes (a
+ * config, a small layer) skips all that: one GET into memory, capped at
+ * its size, verified and stored by store_blob_put (a failed one is simply
+ * asked again next time).
  * A partial record is "ID\nREPO\n", written to a temp file and renamed.
  */
 #include "config.h"
@@ -35,6 +41,8 @@
 #define PARTIAL_DIR "client/partial"
 #define PARTIAL_MAX 512
 #define SHORT_RETRIES 3
+#define SPOOL_MIN (8u * 1024 * 1024)
+#define MEM_MAX (256u * 1024) /* smaller blobs: one GET into memory, one store_blob_put */
 
 struct fetch_run;
 
@@ -43,7 +51,9 @@ struct fetch {
   const struct wh_descriptor *d; /* borrowed from the caller's manifest */
   const char *kind;
   struct cli_req q;
-  struct store_upload *u;        /* owned while open */
+  struct store_upload *u;        /* owned while open (the spool's while it runs) */
+  struct cli_spool *sp;          /* big blobs: the writer thread, NULL otherwise */
+  uint64_t have;                 /* bytes accepted: in the session or queued in sp */
   char srepo[WH_NAME_MAX + 300]; /* the session's repository */
   uint64_t drop;                 /* bytes of a 200 answer still to drop */
   size_t prog;
@@ -183,6 +193,7 @@ static void discard(struct fetch *f)
 
   if (f->u == NULL)
     return;
+  cli_spool_close(wh_steal_ptr(&f->sp), NULL);
   snprintf(id, sizeof(id), "%s", store_upload_id(f->u));
   store_upload_release(wh_steal_ptr(&f->u));
   store_upload_cancel(f->run->s, f->srepo, id, NULL);
@@ -207,7 +218,7 @@ static void fail(struct fetch *f, const struct wh_err *e)
 static enum wh_code on_send(struct cli_req *q, struct wh_err *err)
 {
   struct fetch *f = q->ctx;
-  uint64_t have = store_upload_size(f->u);
+  uint64_t have = f->have;
 
   q->range[0] = '\0';
   if (have > 0 && have < f->d->size)
@@ -240,7 +251,7 @@ static bool parse_content_range(const char *v, uint64_t *first, uint64_t *last, 
 static enum wh_code on_headers(struct cli_req *q, struct wh_err *err)
 {
   struct fetch *f = q->ctx;
-  uint64_t have = store_upload_size(f->u), size = f->d->size, first, last;
+  uint64_t have = f->have, size = f->d->size, first, last;
   int64_t total;
 
   if (q->status == 206) {
@@ -272,12 +283,14 @@ static enum wh_code sink(struct cli_req *q, const char *p, size_t n, struct wh_e
   n -= skip;
   if (n == 0)
     return WH_OK;
-  if (n > f->d->size - store_upload_size(f->u))
+  if (n > f->d->size - f->have)
     return wh_err_set(err, WH_EDIGEST, 0, "%s %s: size mismatch (the registry sends more than %llu bytes)",
                       f->kind, f->d->digest.str, (unsigned long long)f->d->size);
-  if ((rc = store_upload_write(f->u, p, n, err)) != WH_OK)
+  rc = f->sp ? cli_spool_put(f->sp, p, n, err) : store_upload_write(f->u, p, n, err);
+  if (rc != WH_OK)
     return (wh_err_wrap(err, "%s %s", f->kind, f->d->digest.str), rc);
-  cli_progress_set(f->run->p, f->prog, store_upload_size(f->u));
+  f->have += n;
+  cli_progress_set(f->run->p, f->prog, f->have);
   return WH_OK;
 }
 
@@ -285,8 +298,13 @@ static enum wh_code sink(struct cli_req *q, const char *p, size_t n, struct wh_e
 static enum wh_code commit(struct fetch *f, struct wh_err *err)
 {
   struct fetch_run *run = f->run;
-  struct store_upload *u = wh_steal_ptr(&f->u);
-  enum wh_code rc = store_upload_finish(u, &f->d->digest, NULL, err);
+  struct store_upload *u;
+  enum wh_code rc = cli_spool_close(wh_steal_ptr(&f->sp), err);
+
+  if (rc != WH_OK)
+    return (wh_err_wrap(err, "%s %s", f->kind, f->d->digest.str), rc);
+  u = wh_steal_ptr(&f->u);
+  rc = store_upload_finish(u, &f->d->digest, NULL, err);
 
   if (rc == WH_EDIGEST || rc == WH_OK)
     partial_remove(run->pdir, &f->d->digest);
@@ -305,7 +323,7 @@ static enum wh_code settle(struct fetch *f, bool *again, struct wh_err *err)
 {
   struct cli_req *q = &f->q;
   char what[WH_DIGEST_STR_MAX + 16];
-  uint64_t have = store_upload_size(f->u);
+  uint64_t have = f->have;
 
   *again = false;
   snprintf(what, sizeof(what), "%s %s", f->kind, f->d->digest.str);
@@ -331,6 +349,42 @@ static void done(struct cli_req *q)
   if (settle(f, &again, &e) == WH_OK && again && cli_registry_submit(f->run->r, q, &e) == WH_OK)
     f->active = true;
   else if (e.code != WH_OK)
+    fail(f, &e);
+  else
+    cli_progress_finish(f->run->p, f->prog, "pulled");
+}
+
+/* ---- small blobs: in memory ------------------------------------------------------------ */
+
+static enum wh_code settle_small(struct fetch *f, struct wh_err *err)
+{
+  struct cli_req *q = &f->q;
+  char what[WH_DIGEST_STR_MAX + 16];
+  enum wh_code rc;
+
+  snprintf(what, sizeof(what), "%s %s", f->kind, f->d->digest.str);
+  if (q->rc == WH_ETOOBIG)
+    return wh_err_set(err, WH_EDIGEST, 0, "%s: size mismatch (the registry sends more than %llu bytes)", what,
+                      (unsigned long long)f->d->size);
+  if (q->rc != WH_OK || q->status != 200)
+    return cli_req_status_err(q, what, err);
+  if (q->resp.len != f->d->size)
+    return wh_err_set(err, WH_EDIGEST, 0, "%s: size mismatch (received %zu of %llu bytes)", what, q->resp.len,
+                      (unsigned long long)f->d->size);
+  rc = store_blob_put(f->run->s, f->run->repo, q->resp.data ? q->resp.data : "", q->resp.len, &f->d->digest,
+                      NULL, err);
+  if (rc == WH_EDIGEST)
+    return wh_err_set(err, WH_EDIGEST, 0, "%s: digest mismatch", what);
+  return rc == WH_OK ? rc : (wh_err_wrap(err, "%s", what), rc);
+}
+
+static void done_small(struct cli_req *q)
+{
+  struct fetch *f = q->ctx;
+  struct wh_err e = {0};
+
+  f->active = false;
+  if (settle_small(f, &e) != WH_OK)
     fail(f, &e);
   else
     cli_progress_finish(f->run->p, f->prog, "pulled");
@@ -364,6 +418,20 @@ static bool seen_before(const struct cli_blob_want *w, size_t i)
   return false;
 }
 
+static enum wh_code start_small(struct fetch_run *run, struct fetch *f, struct wh_err *err)
+{
+  enum wh_code rc;
+
+  f->q.on_headers = on_headers; /* a Content-Length other than the size is refused up front */
+  f->q.max_body = (size_t)f->d->size;
+  f->q.done = done_small;
+  if ((rc = cli_registry_submit(run->r, &f->q, err)) != WH_OK)
+    return rc;
+  f->prog = cli_progress_add(run->p, f->d->digest.str, f->d->size);
+  f->active = true;
+  return WH_OK;
+}
+
 /* Sets up and submits f for w; false when nothing needs fetching. */
 static enum wh_code start_one(struct fetch_run *run, struct fetch *f, const struct cli_blob_want *w,
                               struct wh_err *err)
@@ -381,9 +449,16 @@ static enum wh_code start_one(struct fetch_run *run, struct fetch *f, const stru
       cli_progress_finish(run->p, cli_progress_add(run->p, w->d->digest.str, w->d->size), "exists");
     return rc;
   }
+  cli_scope(run->path, false, scope, sizeof(scope));
+  if ((rc = cli_req_set_url(&f->q, err, "/v2/%s/blobs/%s", run->path, w->d->digest.str)) != WH_OK ||
+      (rc = cli_req_set_scope(&f->q, scope, err)) != WH_OK)
+    return rc;
+  if (w->d->size <= MEM_MAX)
+    return start_small(run, f, err);
   if ((rc = session_open(f, err)) != WH_OK)
     return (wh_err_wrap(err, "%s %s", w->kind, w->d->digest.str), rc);
-  if (store_upload_size(f->u) == w->d->size) { /* all there (an earlier run died before committing) */
+  f->have = store_upload_size(f->u);
+  if (f->have == w->d->size) { /* all there (an earlier run died before committing) */
     struct wh_err e2 = {0};
     if (commit(f, &e2) == WH_OK) {
       cli_progress_finish(run->p, cli_progress_add(run->p, w->d->digest.str, w->d->size), "pulled");
@@ -393,18 +468,18 @@ static enum wh_code start_one(struct fetch_run *run, struct fetch *f, const stru
       return (*err = e2, e2.code);
     if ((rc = session_open(f, err)) != WH_OK) /* the bytes were wrong: start afresh */
       return (wh_err_wrap(err, "%s %s", w->kind, w->d->digest.str), rc);
+    f->have = store_upload_size(f->u);
   }
-  cli_scope(run->path, false, scope, sizeof(scope));
+  if (w->d->size - f->have >= SPOOL_MIN && (rc = cli_spool_new(f->u, &f->sp, err)) != WH_OK)
+    return rc;
   f->q.on_send = on_send;
   f->q.on_headers = on_headers;
   f->q.sink = sink;
   f->q.done = done;
-  if ((rc = cli_req_set_url(&f->q, err, "/v2/%s/blobs/%s", run->path, w->d->digest.str)) != WH_OK ||
-      (rc = cli_req_set_scope(&f->q, scope, err)) != WH_OK ||
-      (rc = cli_registry_submit(run->r, &f->q, err)) != WH_OK)
+  if ((rc = cli_registry_submit(run->r, &f->q, err)) != WH_OK)
     return rc;
   f->prog = cli_progress_add(run->p, w->d->digest.str, w->d->size);
-  cli_progress_set(run->p, f->prog, store_upload_size(f->u));
+  cli_progress_set(run->p, f->prog, f->have);
   f->active = true;
   return WH_OK;
 }
@@ -424,7 +499,10 @@ enum wh_code cli_fetch_blobs(struct cli_registry *r, struct store *s, const char
 
   if (fs == NULL)
     return wh_err_set(err, WH_ENOMEM, 0, "out of memory");
-  run.pdir = partial_dir_open(root);
+  run.pdir = -1;
+  for (size_t i = 0; i < n && run.pdir < 0; i++) /* only sessions are recorded */
+    if (w[i].d->size > MEM_MAX)
+      run.pdir = partial_dir_open(root);
   cli_registry_on_tick(r, tick, p);
   for (size_t i = 0; i < n && rc == WH_OK; i++)
     if (!seen_before(w, i))
@@ -436,7 +514,8 @@ enum wh_code cli_fetch_blobs(struct cli_registry *r, struct store *s, const char
   else if (run.failed)
     rc = (*err = run.err, run.err.code);
   for (size_t i = 0; i < n; i++) {
-    store_upload_release(fs[i].u); /* parked: the next run resumes it */
+    cli_spool_close(fs[i].sp, NULL); /* every queued byte written first */
+    store_upload_release(fs[i].u);   /* parked: the next run resumes it */
     cli_req_release(&fs[i].q);
   }
   cli_registry_on_tick(r, NULL, NULL);

@@ -3,7 +3,9 @@
  *
  * Invariants: r->tokens holds at most CLI_TOKEN_CACHE tokens, each bound
  * to the scope string it was asked for and dropped once expired; r->ch is
- * the last challenge the registry sent (scheme NONE until one came).
+ * the last challenge the registry sent (scheme NONE until one came);
+ * registries sharing one multi handle form a ring (r->ring), exactly one
+ * of them owns the handle, and a run of any member drives them all.
  */
 #ifndef WH_CLI_REGISTRY_INT_H
 #define WH_CLI_REGISTRY_INT_H
@@ -33,7 +35,9 @@ struct cli_registry {
   struct cli_creds creds;  /* owned, may be empty */
   struct cli_challenge ch; /* what the registry asked for (scheme NONE: nothing yet) */
   struct cli_token tokens[CLI_TOKEN_CACHE];
-  CURLM *m; /* owned */
+  CURLM *m;                  /* owned when own_m; else shared with the other members of ring */
+  bool own_m;                /* this member frees m (the last member of a ring to go) */
+  struct cli_registry *ring; /* next member of the group sharing m (itself when alone) */
   int parallel;
   int n_active;
   struct cli_xfer *head, *tail; /* every xfer, submission order */

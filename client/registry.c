@@ -18,7 +18,10 @@
  *    CLI_HDR_VALUE_MAX, a buffered body at q->max_body (CLI_ERRBODY_MAX for
  *    non-2xx answers): a peer never decides an allocation's size;
  *  - a retry starts again from the request's own URL (a redirect target
- *    such as a pre-signed URL may have expired).
+ *    such as a pre-signed URL may have expired);
+ *  - a paused transfer (sink_wait, source) is unpaused only from the run
+ *    loop, never from inside a libcurl callback, and only after someone
+ *    asked (cli_req_resume); a streamed body is never sent twice.
  */
 #include "config.h"
 
@@ -39,6 +42,8 @@
 #include "common/fsutil.h"
 
 #define TICK_MS 200
+#define CLI_SINK_BUFFER (512 * 1024)    /* receive buffer of a streamed body */
+#define CLI_UPLOAD_BUFFER (1024 * 1024) /* send buffer of a big request body */
 #define BACKOFF_BASE_MS 500
 #define BACKOFF_MAX_MS 8000
 
@@ -55,6 +60,9 @@ struct cli_xfer {
   int redirects;
   int auth_answers;      /* 401s answered */
   bool began;            /* on_headers called for this answer */
+  bool paused;           /* its sink_wait or source paused it */
+  bool resume;           /* cli_req_resume asked: unpause at the next turn of the loop */
+  bool body_started;     /* its source gave a byte: it cannot be sent again */
   bool body_cut;         /* a non-2xx body hit its cap: answer kept, rest dropped */
   size_t hdr_bytes;      /* of the current header block */
   uint64_t sent;         /* request body bytes handed to curl */
@@ -188,6 +196,7 @@ static void hdrs_release(struct cli_resp_hdrs *h)
 {
   free(h->location);
   free(h->www_authenticate);
+  free(h->link);
   memset(h, 0, sizeof(*h));
   h->content_length = -1;
 }
@@ -386,6 +395,12 @@ static enum wh_code build_headers(struct cli_xfer *x, struct wh_err *err)
   return WH_OK;
 }
 
+/* Bytes of q's request body, wherever they come from. */
+static uint64_t body_total(const struct cli_req *q)
+{
+  return q->body_fd >= 0 || q->source ? q->body_size : q->body_len;
+}
+
 static void set_method(struct cli_xfer *x)
 {
   const struct cli_req *q = x->q;
@@ -396,13 +411,15 @@ static void set_method(struct cli_xfer *x)
   if (strcmp(q->method, "HEAD") == 0) {
     curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
   } else if (has_body) {
-    curl_off_t n = (curl_off_t)(q->body_fd >= 0 ? q->body_size : q->body_len);
+    curl_off_t n = (curl_off_t)body_total(q);
     curl_easy_setopt(e, CURLOPT_UPLOAD, 1L);
     curl_easy_setopt(e, CURLOPT_READFUNCTION, on_read);
     curl_easy_setopt(e, CURLOPT_READDATA, x);
     curl_easy_setopt(e, CURLOPT_SEEKFUNCTION, on_seek);
     curl_easy_setopt(e, CURLOPT_SEEKDATA, x);
     curl_easy_setopt(e, CURLOPT_INFILESIZE_LARGE, n);
+    if (n > CLI_UPLOAD_BUFFER)
+      curl_easy_setopt(e, CURLOPT_UPLOAD_BUFFERSIZE, (long)CLI_UPLOAD_BUFFER);
     if (strcmp(q->method, "PUT") != 0)
       curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, q->method);
   } else if (strcmp(q->method, "GET") == 0) {
@@ -425,6 +442,10 @@ static enum wh_code xfer_start(struct cli_xfer *x, struct wh_err *err)
   x->dropped = 0;
   x->cb_rc = WH_OK;
   x->errbuf[0] = '\0';
+  if (q->source && x->body_started)
+    return wh_err_set(err, WH_EINTERNAL, 0, "%s %s: a streamed body cannot be sent again", q->method,
+                      x->cur_url);
+  x->paused = x->resume = false;
   if (q->on_send && (rc = q->on_send(q, err)) != WH_OK)
     return rc;
   if ((rc = build_headers(x, err)) != WH_OK)
@@ -439,6 +460,8 @@ static enum wh_code xfer_start(struct cli_xfer *x, struct wh_err *err)
   curl_easy_setopt(x->easy, CURLOPT_HEADERDATA, x);
   curl_easy_setopt(x->easy, CURLOPT_WRITEFUNCTION, on_write);
   curl_easy_setopt(x->easy, CURLOPT_WRITEDATA, x);
+  if (q->sink) /* big bodies: fewer, larger writes */
+    curl_easy_setopt(x->easy, CURLOPT_BUFFERSIZE, (long)CLI_SINK_BUFFER);
   set_method(x);
   if (curl_multi_add_handle(x->r->m, x->easy) != CURLM_OK)
     return wh_err_set(err, WH_EINTERNAL, 0, "curl: cannot add a transfer");
@@ -572,6 +595,8 @@ static void capture(struct cli_resp_hdrs *h, const char *p, size_t n, const char
     copy_fixed(h->retry_after, sizeof(h->retry_after), v, vn);
   else if (hdr_is(p, n, "www-authenticate"))
     *ok = append_joined(&h->www_authenticate, v, vn);
+  else if (hdr_is(p, n, "link"))
+    *ok = append_joined(&h->link, v, vn);
   else if (hdr_is(p, n, "location")) {
     free(h->location);
     h->location = NULL;
@@ -645,6 +670,11 @@ static size_t on_write(char *p, size_t sz, size_t nm, void *ud)
     if (q->on_headers && (x->cb_rc = q->on_headers(q, &x->cb_err)) != WH_OK)
       return 0;
   }
+  if (q->sink_wait && q->sink_wait(q, n)) {
+    x->paused = true;
+    x->resume = false;
+    return CURL_WRITEFUNC_PAUSE;
+  }
   if (q->sink)
     return (x->cb_rc = q->sink(q, p, n, &x->cb_err)) == WH_OK ? n : 0;
   if (q->max_body == 0 && x->dropped + n <= CLI_ERRBODY_MAX) { /* not wanted: dropped */
@@ -660,11 +690,27 @@ static size_t on_write(char *p, size_t sz, size_t nm, void *ud)
   return n;
 }
 
+static size_t read_source(struct cli_xfer *x, char *p, size_t n)
+{
+  size_t got = 0;
+
+  if ((x->cb_rc = x->q->source(x->q, p, n, &got, &x->cb_err)) != WH_OK)
+    return CURL_READFUNC_ABORT;
+  if (got == 0) {
+    x->paused = true;
+    x->resume = false;
+    return CURL_READFUNC_PAUSE;
+  }
+  x->body_started = true;
+  x->sent += got;
+  return got;
+}
+
 static size_t on_read(char *p, size_t sz, size_t nm, void *ud)
 {
   struct cli_xfer *x = ud;
   const struct cli_req *q = x->q;
-  uint64_t total = q->body_fd >= 0 ? q->body_size : q->body_len;
+  uint64_t total = body_total(q);
   size_t n = sz * nm;
   ssize_t got;
 
@@ -672,6 +718,8 @@ static size_t on_read(char *p, size_t sz, size_t nm, void *ud)
     return 0;
   if (n > total - x->sent)
     n = (size_t)(total - x->sent);
+  if (q->source)
+    return read_source(x, p, n);
   if (q->body_fd < 0) {
     memcpy(p, (const char *)q->body + x->sent, n);
     x->sent += n;
@@ -691,10 +739,12 @@ static size_t on_read(char *p, size_t sz, size_t nm, void *ud)
 static int on_seek(void *ud, curl_off_t off, int origin)
 {
   struct cli_xfer *x = ud;
-  uint64_t total = x->q->body_fd >= 0 ? x->q->body_size : x->q->body_len;
+  uint64_t total = body_total(x->q);
 
   if (origin != SEEK_SET || off < 0 || (uint64_t)off > total)
     return CURL_SEEKFUNC_CANTSEEK;
+  if (x->q->source && (x->body_started || off != 0))
+    return CURL_SEEKFUNC_CANTSEEK; /* produced bytes are gone */
   x->sent = (uint64_t)off;
   return CURL_SEEKFUNC_OK;
 }
@@ -882,6 +932,8 @@ enum wh_code cli_registry_new(const char *domain, bool insecure, struct cli_regi
   if ((r = calloc(1, sizeof(*r))) == NULL)
     return wh_err_set(err, WH_ENOMEM, 0, "out of memory");
   r->parallel = CLI_DEFAULT_PARALLEL;
+  r->ring = r;
+  r->own_m = true;
   r->plain_http = insecure || cli_host_is_loopback(host) || cli_auth_insecure(domain);
   r->domain = strdup(domain);
   r->base = cli_str_printf("%s://%s", r->plain_http ? "http" : "https", cli_registry_host(domain));
@@ -912,13 +964,49 @@ void cli_registry_abort(struct cli_registry *r)
   }
 }
 
+/* Takes r out of its ring; the handle goes with the last member. */
+static void ring_leave(struct cli_registry *r)
+{
+  struct cli_registry *prev = r;
+
+  while (prev->ring != r)
+    prev = prev->ring;
+  if (prev == r) {
+    if (r->m)
+      curl_multi_cleanup(r->m);
+  } else {
+    prev->ring = r->ring;
+    if (r->own_m)
+      r->ring->own_m = true;
+  }
+  r->m = NULL;
+  r->ring = r;
+}
+
+void cli_registry_share(struct cli_registry *r, struct cli_registry *with)
+{
+  if (r == with || r->ring != r || r->head != NULL)
+    return;
+  if (r->own_m && r->m)
+    curl_multi_cleanup(r->m);
+  r->m = with->m;
+  r->own_m = false;
+  r->ring = with->ring;
+  with->ring = r;
+}
+
+void cli_req_resume(struct cli_req *q)
+{
+  if (q && q->x)
+    q->x->resume = true;
+}
+
 void cli_registry_free(struct cli_registry *r)
 {
   if (r == NULL)
     return;
   cli_registry_abort(r);
-  if (r->m)
-    curl_multi_cleanup(r->m);
+  ring_leave(r);
   cli_tokens_clear(r);
   cli_challenge_release(&r->ch);
   cli_creds_release(&r->creds);
@@ -1031,15 +1119,60 @@ static void drain(struct cli_registry *r)
   }
 }
 
+static bool group_busy(struct cli_registry *r)
+{
+  struct cli_registry *g = r;
+
+  do {
+    if (g->head)
+      return true;
+    g = g->ring;
+  } while (g != r);
+  return false;
+}
+
+static int64_t schedule_group(struct cli_registry *r)
+{
+  struct cli_registry *g = r;
+  int64_t wait = TICK_MS, w;
+
+  do {
+    if ((w = schedule(g)) < wait)
+      wait = w;
+    g = g->ring;
+  } while (g != r);
+  return wait;
+}
+
+/* Unpauses the transfers someone asked to continue; true when any was. */
+static bool resume_group(struct cli_registry *r)
+{
+  struct cli_registry *g = r;
+  bool any = false;
+
+  do {
+    for (struct cli_xfer *x = g->head; x; x = x->next) {
+      if (x->state != X_ACTIVE || !x->paused || !x->resume)
+        continue;
+      x->paused = x->resume = false; /* before: the unpause may call back and pause again */
+      curl_easy_pause(x->easy, CURLPAUSE_CONT);
+      any = true;
+    }
+    g = g->ring;
+  } while (g != r);
+  return any;
+}
+
 enum wh_code cli_registry_run(struct cli_registry *r, struct wh_err *err)
 {
   int64_t last_tick = cli_now_ms();
 
-  while (r->head) {
+  while (group_busy(r)) {
     int running = 0;
-    int64_t wait = schedule(r);
+    int64_t wait;
     long ct = -1;
 
+    schedule_group(r);
     if (curl_multi_perform(r->m, &running) != CURLM_OK)
       return wh_err_set(err, WH_EINTERNAL, 0, "curl multi failed");
     drain(r);
@@ -1047,8 +1180,12 @@ enum wh_code cli_registry_run(struct cli_registry *r, struct wh_err *err)
       last_tick = cli_now_ms();
       r->tick(r->tick_ctx);
     }
-    if (r->head == NULL)
+    if (!group_busy(r))
       break;
+    /* what done callbacks submitted starts now, not after the poll's timeout */
+    wait = schedule_group(r);
+    if (resume_group(r))
+      wait = 0;
     curl_multi_timeout(r->m, &ct);
     if (ct >= 0 && ct < wait)
       wait = ct;

@@ -41,7 +41,7 @@
 #define CLI_DEFAULT_ATTEMPTS 5
 #define CLI_DEFAULT_PARALLEL 4
 
-/* ---- WWW-Authenticate (challenge.c) -------------------------------------- */
+/* ---- WWW-Authenticate and Link (challenge.c) ------------------------------- */
 
 enum cli_auth_scheme { CLI_AUTH_NONE = 0, CLI_AUTH_BASIC, CLI_AUTH_BEARER };
 
@@ -65,6 +65,13 @@ void cli_challenge_release(struct cli_challenge *c);
 enum wh_code cli_token_parse(const char *body, size_t len, char **token_out, int64_t *expires_in_out,
                              struct wh_err *err);
 
+/* The target of the rel="next" link in a Link header value (RFC 8288;
+ * several joined with ", " are fine), as sent: a path or an absolute URL,
+ * for cli_req_set_url. malloc'd; NULL when link is NULL, has no next link,
+ * on ENOMEM, or when the target is empty or holds a space, a control
+ * character or a '<'. */
+char *cli_link_next(const char *link);
+
 /* ---- requests ------------------------------------------------------------ */
 
 struct cli_resp_hdrs {
@@ -75,6 +82,7 @@ struct cli_resp_hdrs {
   char retry_after[64];
   char *location;         /* owned */
   char *www_authenticate; /* owned; repeated headers joined with ", " */
+  char *link;             /* owned; Link (pagination), repeated headers joined with ", " */
   int64_t content_length; /* -1 when absent */
   uint64_t chunk_min;     /* OCI-Chunk-Min-Length, 0 when absent */
 };
@@ -108,6 +116,16 @@ struct cli_req {
   enum wh_code (*on_headers)(struct cli_req *q, struct wh_err *err);
   /* Streams a 2xx body instead of buffering it. */
   enum wh_code (*sink)(struct cli_req *q, const char *p, size_t n, struct wh_err *err);
+  /* Optional, with sink: true when the sink cannot take n bytes now; the
+   * transfer pauses and the same bytes come again after cli_req_resume(q). */
+  bool (*sink_wait)(struct cli_req *q, size_t n);
+  /* A request body of body_size bytes produced on the fly (instead of body
+   * or body_fd): fills p with at most n bytes and sets *got; *got == 0
+   * pauses the upload until cli_req_resume(q). Such a request is never
+   * sent twice (a retry, a redirect or an auth answer after the first
+   * byte fails it): set max_attempts to 1 and make sure the token for its
+   * scope is there first. */
+  enum wh_code (*source)(struct cli_req *q, char *p, size_t n, size_t *got, struct wh_err *err);
   /* Called once when the request is over (answered or failed), not after abort. */
   void (*done)(struct cli_req *q);
   void *ctx;
@@ -128,6 +146,9 @@ void cli_req_release(struct cli_req *q);
 enum wh_code cli_req_set_url(struct cli_req *q, struct wh_err *err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 enum wh_code cli_req_set_scope(struct cli_req *q, const char *scope, struct wh_err *err);
+/* Continues q after its sink_wait or source paused it (or, when it is not
+ * paused, lets its next pause end at once). Safe from any callback. */
+void cli_req_resume(struct cli_req *q);
 /* Forgets the answer (status, headers, body) before re-sending q. */
 void cli_req_reset_answer(struct cli_req *q);
 /* Turns a non-success answer into an error: "WHAT: MESSAGE (HTTP 404)"
@@ -159,9 +180,15 @@ enum wh_code cli_registry_ping(struct cli_registry *r, struct wh_err *err);
 /* Checks the credentials: GET /v2/ with Basic, or a token fetched with them. */
 enum wh_code cli_registry_verify_creds(struct cli_registry *r, struct wh_err *err);
 
+/* Makes r run its requests on with's multi handle, so that one
+ * cli_registry_run (of either) drives both: a request of one can feed a
+ * request of the other (a blob copied between registries). r must be idle
+ * and not shared yet. Free the members in any order. */
+void cli_registry_share(struct cli_registry *r, struct cli_registry *with);
 /* Queues q (it starts when a slot is free). */
 enum wh_code cli_registry_submit(struct cli_registry *r, struct cli_req *q, struct wh_err *err);
-/* Runs until nothing is queued or in flight (done callbacks may submit). */
+/* Runs until nothing is queued or in flight, in r and in the registries
+ * sharing its multi handle (done callbacks may submit). */
 enum wh_code cli_registry_run(struct cli_registry *r, struct wh_err *err);
 /* Submits q and runs; returns q->rc (q->err copied to err). */
 enum wh_code cli_registry_do(struct cli_registry *r, struct cli_req *q, struct wh_err *err);

@@ -1,6 +1,8 @@
 /* client/remote.h - image operations against a registry, on top of
  * registry.h: manifests in and out (remote.c), blobs into the local store
- * (fetch.c) and out of it (upload.c).
+ * (fetch.c) and out of it (upload.c), one image's manifest and config as
+ * inspect and history show them (view.c), blobs from one registry to
+ * another (relay.c).
  *
  * Remote repository paths (`path`) are registry-side names ("library/x");
  * local repositories (`repo`) are "domain/path" (client/refs.c).
@@ -61,6 +63,16 @@ enum wh_code cli_fetch_blobs(struct cli_registry *r, struct store *s, const char
                              const char *repo, const struct cli_blob_want *w, size_t n,
                              struct cli_progress *p, struct wh_err *err);
 
+/* A writer thread feeding an upload session (spool.c): the download loop
+ * hands it bytes, the thread writes and hashes them. */
+struct cli_spool;
+/* Starts the thread; u is its own until cli_spool_close. */
+enum wh_code cli_spool_new(struct store_upload *u, struct cli_spool **out, struct wh_err *err);
+/* Queues n bytes (waits while the ring is full); the writer's error, if it failed. */
+enum wh_code cli_spool_put(struct cli_spool *sp, const char *p, size_t n, struct wh_err *err);
+/* Waits until every queued byte is written; the writer's first error. Frees sp; NULL no-op. */
+enum wh_code cli_spool_close(struct cli_spool *sp, struct wh_err *err);
+
 /* Uploads the blobs of descs from repo to PATH, in parallel: HEAD first
  * (skipped when present), a cross-repository mount when another local
  * repository of the same registry has the blob, else a monolithic upload
@@ -69,5 +81,44 @@ enum wh_code cli_fetch_blobs(struct cli_registry *r, struct store *s, const char
 enum wh_code cli_push_blobs(struct cli_registry *r, struct store *s, const char *repo, const char *path,
                             const struct cli_blob_want *w, size_t n, struct cli_progress *p,
                             struct wh_err *err);
+
+/* Copies the blobs of w from src (repository src_path) to dst (dst_path)
+ * without the local store, in parallel, each streamed through a bounded
+ * buffer and verified against its digest on the way (relay.c): HEAD first
+ * (present: skipped), a cross-repository mount when both are the same
+ * registry (same_registry; src == dst then), else GET from src piped into
+ * a monolithic PUT to dst. Non-distributable layers are skipped. When src
+ * != dst, src must share dst's multi handle (cli_registry_share). Stops at
+ * the first failure: "layer DIGEST: ...". */
+enum wh_code cli_relay_blobs(struct cli_registry *src, const char *src_path, struct cli_registry *dst,
+                             const char *dst_path, bool same_registry, const struct cli_blob_want *w,
+                             size_t n, struct cli_progress *p, struct wh_err *err);
+
+/* ---- one image, local or remote (view.c) ---------------------------------- */
+
+#define CLI_CONFIG_MAX (8u * 1024 * 1024) /* an image config read back */
+
+struct cli_view {
+  struct wh_digest digest;          /* of what the reference names */
+  const char *media_type;           /* its media type (borrowed from the owners below) */
+  struct wh_buf top;                /* its exact bytes (borrowed) */
+  bool is_index;                    /* then: */
+  struct wh_digest child_digest;    /*   the chosen platform's image manifest */
+  struct wh_buf child;              /*   its bytes (borrowed) */
+  const struct wh_manifest *image;  /* the image manifest (borrowed); NULL with top_only */
+  struct wh_buf config;             /* owned: the image's config, capped at CLI_CONFIG_MAX */
+  struct cli_manifest lm[2];        /* owners (local) */
+  struct cli_remote_manifest rm[2]; /* owners (remote) */
+};
+void cli_view_init(struct cli_view *v);
+void cli_view_release(struct cli_view *v);
+/* Reads what ref names from the store; for an index the manifest of
+ * `platform` (NULL: this host's platform, else the first child stored),
+ * then the image's config. top_only: only the manifest or index ref names. */
+enum wh_code cli_view_local(struct store *s, const struct cli_ref *ref, const char *platform, bool top_only,
+                            struct cli_view *v, struct wh_err *err);
+/* The same from the registry, every byte verified (platform NULL: the host's). */
+enum wh_code cli_view_remote(struct cli_registry *r, const struct cli_ref *ref, const char *platform,
+                             bool top_only, struct cli_view *v, struct wh_err *err);
 
 #endif

@@ -6,13 +6,16 @@
  *        |     | 404
  *        |     +--(another local repo of this registry has it)--> MOUNT --201--> (mounted)
  *        |     |                                                    | 202: a session anyway
- *        |     v                                                    v
+ *        |     +--(at most ONE_POST_MAX bytes)--> POST_ONE (?digest=, with the bytes) --201--> (pushed)
+ *        |     |                                    | 202: no single POST here; a session anyway
+ *        |     v                                    v (another answer: START)
  *        |   START (POST) --202--> size <= MONO_MAX ? PUT_MONO --201--> (pushed)
  *        |                                  : PATCH (chunk) --202--> ... --> PUT_FINAL --201--> (pushed)
  *        |                                      | network error / 416        ^
  *        |                                      v                            |
  *        |                                   STATUS (GET Location, Range) ---+ (more PATCHes)
- *        +---- any other failure, at most MAX_RESTARTS times (the session may be gone)
+ *        +---- any other failure, at most MAX_RESTARTS times (the session may be gone;
+ *              a restarted blob never tries POST_ONE again)
  *
  * Invariants: bytes are read from the blob file (pread, never past its
  * size, which must equal the descriptor's); chunks are at least the
@@ -32,6 +35,7 @@
 #include "common/fsutil.h"
 
 #define MONO_MAX (32ull * 1024 * 1024)
+#define ONE_POST_MAX (1024 * 1024) /* smaller blobs: POST ?digest= with the bytes, one request */
 #define CHUNK_DEFAULT (32ull * 1024 * 1024)
 #define CHUNK_MAX (1024ull * 1024 * 1024)
 #define MAX_RESTARTS 2
@@ -39,7 +43,7 @@
 #define MOUNT_REPOS_MAX 256
 #define OCTET "application/octet-stream"
 
-enum ustate { U_HEAD, U_MOUNT, U_START, U_PUT_MONO, U_PATCH, U_STATUS, U_PUT_FINAL };
+enum ustate { U_HEAD, U_MOUNT, U_START, U_PUT_MONO, U_PATCH, U_STATUS, U_PUT_FINAL, U_POST_ONE };
 
 struct upl_run;
 
@@ -136,7 +140,7 @@ static enum wh_code at_loc(struct upl *u, bool with_digest, struct wh_err *err)
 
 static enum wh_code send_state(struct upl *u, struct wh_err *err)
 {
-  static const char *const methods[] = {"HEAD", "POST", "POST", "PUT", "PATCH", "GET", "PUT"};
+  static const char *const methods[] = {"HEAD", "POST", "POST", "PUT", "PATCH", "GET", "PUT", "POST"};
   struct upl_run *run = u->run;
   struct cli_req *q = &u->q;
   enum wh_code rc = prepare(u, methods[u->st], err);
@@ -153,6 +157,13 @@ static enum wh_code send_state(struct upl *u, struct wh_err *err)
     break;
   case U_START:
     rc = cli_req_set_url(q, err, "/v2/%s/blobs/uploads/", run->path);
+    break;
+  case U_POST_ONE:
+    q->content_type = OCTET;
+    q->body_fd = u->fd;
+    q->body_size = u->d->size;
+    q->max_attempts = 1;
+    rc = cli_req_set_url(q, err, "/v2/%s/blobs/uploads/?digest=%s", run->path, u->d->digest.str);
     break;
   case U_PUT_MONO:
     q->content_type = OCTET;
@@ -267,7 +278,14 @@ static enum wh_code advance(struct upl *u, const char **over, struct wh_err *err
       return *over = "exists", WH_OK;
     if (!ok || q->status != 404)
       return cli_req_status_err(q, "blob check", err);
-    u->st = u->from ? U_MOUNT : U_START;
+    u->st = u->from ? U_MOUNT : u->d->size <= ONE_POST_MAX && u->restarts == 0 ? U_POST_ONE : U_START;
+    return WH_OK;
+  case U_POST_ONE:
+    if (ok && q->status == 201)
+      return *over = "pushed", WH_OK;
+    if (ok && q->status == 202 && set_loc(u, err) == WH_OK) /* no single POST here: a session */
+      return begin_bytes(u), WH_OK;
+    u->st = U_START;
     return WH_OK;
   case U_MOUNT:
     if (ok && q->status == 201)

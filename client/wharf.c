@@ -43,6 +43,22 @@ static const struct cli_verb verbs[] = {
      "\n"
      "  -a, --all-tags   push every local tag of the repository REF\n",
      cli_cmd_push},
+    {"copy", "copy an image from one registry to another",
+     "usage: wharf copy [--all] [--platform OS/ARCH[/VARIANT]] SOURCE DESTINATION\n"
+     "\n"
+     "Copies the image SOURCE names from its registry to DESTINATION without\n"
+     "unpacking it and without the local store: each blob streams from one\n"
+     "registry to the other, verified against its digest on the way (mounted\n"
+     "instead when both repositories are on the same registry), blobs already\n"
+     "there are skipped, and manifests are copied byte for byte, so every\n"
+     "digest stays the same. For an image index: with --all, every platform and\n"
+     "the index itself; otherwise only this host's platform (or --platform),\n"
+     "stored at DESTINATION as that image's manifest.\n"
+     "DESTINATION without a tag gets SOURCE's tag (or, by digest, its digest).\n"
+     "\n"
+     "  -a, --all      copy an index with all its platforms\n"
+     "  --platform P   os/arch[/variant] to pick from an index (default: this host)\n",
+     cli_cmd_copy},
     {"tag", "give a local image another name",
      "usage: wharf tag SOURCE TARGET\n"
      "\n"
@@ -57,8 +73,10 @@ static const struct cli_verb verbs[] = {
     {"images", "list local images",
      "usage: wharf images [--format table|json] [REPOSITORY]\n"
      "\n"
-     "Lists tagged local images: repository, tag, digest, size (config and\n"
-     "layers, compressed) and creation time (from the image config).\n",
+     "Lists local images: repository, tag, digest, size (manifest, config and\n"
+     "layers, compressed) and creation time (from the image config). Images\n"
+     "without a tag (pulled by digest, or left behind by a tag that moved) are\n"
+     "listed with tag <none> (null in JSON).\n",
      cli_cmd_images},
     {"inspect", "print an image's manifest and config",
      "usage: wharf inspect [--remote] [--platform P] [--raw] REF\n"
@@ -70,14 +88,79 @@ static const struct cli_verb verbs[] = {
      "  --platform P   platform to pick from an index\n"
      "  --raw          print only the manifest's exact bytes\n",
      cli_cmd_inspect},
+    {"history", "show how an image's layers were made",
+     "usage: wharf history [--remote] [--platform P] [--no-trunc] [--format table|json] REF\n"
+     "\n"
+     "Prints the image config's history, newest first: when and by what command\n"
+     "each step was made, its comment, and for the steps that made a layer, that\n"
+     "layer's digest and size (as stored, compressed). Steps that made no layer\n"
+     "show \"<empty layer>\". For an index: the chosen platform's image.\n"
+     "\n"
+     "  --remote       ask the registry instead of the local store\n"
+     "  --platform P   platform to pick from an index (default: this host)\n"
+     "  --no-trunc     full commands and digests\n"
+     "  --format F     table (default) or json\n",
+     cli_cmd_history},
+    {"tags", "list the tags of a repository",
+     "usage: wharf tags [--remote] [-n N] [--format table|json] REPOSITORY\n"
+     "\n"
+     "Lists the tags of the local REPOSITORY, or with --remote those the\n"
+     "registry has, page after page (each page N tags, following the registry's\n"
+     "Link headers).\n"
+     "\n"
+     "  --remote            ask the registry\n"
+     "  -n, --page-size N   tags per page asked (default 1000)\n"
+     "  --format F          table (one tag per line, default) or json\n",
+     cli_cmd_tags},
     {"rmi", "remove local images",
      "usage: wharf rmi REF...\n"
      "\n"
      "Removes the manifest REF names from its repository, with every tag of that\n"
      "repository pointing at it; when REF is a tag and another tag names the same\n"
      "manifest, only that tag goes (as docker does). Blobs stay until they are\n"
-     "garbage-collected.\n",
+     "garbage-collected (\"wharf prune\").\n",
      cli_cmd_rmi},
+    {"prune", "remove the blobs no local image uses",
+     "usage: wharf prune [--grace SECONDS] [--dry-run]\n"
+     "\n"
+     "Removes from the local store the blobs that no image uses (no manifest is\n"
+     "them or names them): layers and configs of removed images, of tags that\n"
+     "moved on, of pulls that never finished; also downloads abandoned for\n"
+     "longer than the grace period, and what a killed wharf left behind. Images\n"
+     "themselves, tagged or not, stay (see \"wharf rmi\"). Safe while other\n"
+     "wharf commands run: what is younger than the grace period is kept.\n"
+     "\n"
+     "  --grace SECONDS   keep what was stored or used this recently (default 3600)\n"
+     "  -n, --dry-run     only say how much would go\n",
+     cli_cmd_prune},
+    {"save", "write local images to an OCI image layout (directory or tar)",
+     "usage: wharf save [--format dir|tar] -o PATH REF...\n"
+     "\n"
+     "Writes the local images REF... as one OCI image layout: oci-layout,\n"
+     "index.json (one entry per REF, named with its full reference in\n"
+     "org.opencontainers.image.ref.name) and blobs/sha256/..., every blob as\n"
+     "stored (digests unchanged). An index brings the platforms stored locally.\n"
+     "PATH is a directory (which must not exist or be empty), or a tar when it\n"
+     "ends in \".tar\" or is \"-\" (stdout); it appears complete or not at all.\n"
+     "Tools that read layouts take it as oci:PATH:REF or oci-archive:PATH:REF.\n"
+     "\n"
+     "  -o, --output PATH   where to write\n"
+     "  --format F          dir or tar, whatever PATH's name says\n",
+     cli_cmd_save},
+    {"load", "read images from an OCI image layout (directory or tar)",
+     "usage: wharf load -i PATH [REPOSITORY[:TAG]]\n"
+     "\n"
+     "Stores every image the OCI image layout PATH (a directory, or a tar, plain\n"
+     "or compressed; \"-\" for stdin) names in its index.json. An entry named with\n"
+     "a full reference (io.containerd.image.name or\n"
+     "org.opencontainers.image.ref.name) keeps it; an entry named with a bare\n"
+     "tag goes into REPOSITORY with that tag; an entry without a name goes into\n"
+     "REPOSITORY with TAG, or untagged. Every blob is checked against its digest\n"
+     "and size before it is stored; archive entries that climb out of the layout\n"
+     "are refused.\n"
+     "\n"
+     "  -i, --input PATH   what to read\n",
+     cli_cmd_load},
     {"login", "store credentials for a registry",
      "usage: wharf login [-u USER] [-p PASSWORD | --password-stdin] HOST\n"
      "\n"

@@ -215,6 +215,21 @@ enum wh_code store_blob_link(struct store_conn *c, int64_t repo_id, const struct
   return store_exec_stmt(c, st, "link blob", err);
 }
 
+/* Inside the write txn that records d: garbage collection unlinks a blob
+ * file only inside a write txn that finds no row (gc.c), so a file seen
+ * here stays as long as the row this txn commits. */
+static enum wh_code file_in_place(struct store *s, const struct wh_digest *d, uint64_t size,
+                                  struct wh_err *err)
+{
+  char rel[STORE_BLOB_REL_MAX];
+
+  store_blob_rel(d, rel);
+  if (intact_copy(s->algfd[d->alg], rel, size))
+    return WH_OK;
+  return wh_err_set(err, WH_ECONFLICT, 0,
+                    "blob %s: its file was removed meanwhile (garbage collection): try again", d->str);
+}
+
 enum wh_code store_blob_record(struct store_conn *c, int64_t repo_id, const struct wh_digest *d,
                                uint64_t size, struct wh_err *err)
 {
@@ -226,9 +241,11 @@ enum wh_code store_blob_record(struct store_conn *c, int64_t repo_id, const stru
   store_bind_text(st, 1, d->str);
   store_bind_int(st, 2, (int64_t)size);
   store_bind_int(st, 3, store_now_s());
-  if ((rc = store_exec_stmt(c, st, "record blob", err)) != WH_OK || repo_id <= 0)
+  if ((rc = store_exec_stmt(c, st, "record blob", err)) != WH_OK)
     return rc;
-  return store_blob_link(c, repo_id, d, err);
+  if (sqlite3_changes(c->db) > 0 && (rc = file_in_place(c->s, d, size, err)) != WH_OK)
+    return rc;
+  return repo_id > 0 ? store_blob_link(c, repo_id, d, err) : WH_OK;
 }
 
 enum wh_code store_blob_linked(struct store_conn *c, int64_t repo_id, const struct wh_digest *d, bool *out,

@@ -11,7 +11,8 @@
  *    transaction, so concurrent openers (threads or processes) apply each
  *    step once; a database newer than this code is refused;
  *  - every connection runs with foreign_keys=ON, synchronous=FULL and a
- *    busy timeout; the database is in WAL mode.
+ *    busy timeout; the database is in WAL mode, and the WAL stays when
+ *    the last connection closes (no checkpoint on close).
  */
 #include "config.h"
 
@@ -264,6 +265,11 @@ static enum wh_code conn_open(struct store *s, bool create, struct store_conn **
     return code;
   }
   sqlite3_busy_timeout(c->db, STORE_BUSY_TIMEOUT_MS);
+  /* The last connection to close would copy the WAL into index.db and
+   * remove it (page writes and two fsyncs), which every short-lived wharf
+   * command would pay at exit and the next one undo; SQLite's automatic
+   * checkpoints (every 1000 pages written) keep the WAL bounded instead. */
+  sqlite3_db_config(c->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, (int *)NULL);
   rc = sqlite3_exec(c->db, "PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;", NULL, NULL, NULL);
   if (rc != SQLITE_OK) {
     store_db_error(c, rc, "configure index", err);

@@ -419,7 +419,9 @@ static enum wh_code orphan_blob(struct fsck *f, int subfd, const char *path, con
     problem(f, fixed, "file %s: no index row, content hashes to %s", path, got.str);
     return WH_OK;
   }
-  if (f->repair && (rc = store_txn(f->s, 0, record_txn, &a, err)) != WH_OK)
+  if (f->repair && (rc = store_txn(f->s, 0, record_txn, &a, err)) == WH_ECONFLICT)
+    return WH_OK; /* a garbage collection removed it meanwhile */
+  if (rc != WH_OK)
     return rc;
   problem(f, f->repair, "blob file %s: no index row%s", path, f->repair ? " (registered again)" : "");
   return WH_OK;

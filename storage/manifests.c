@@ -1,5 +1,6 @@
 /* storage/manifests.c - manifests: put (with reference checks, edges and
- * tag moves in one transaction), get by tag or digest, delete, referrers.
+ * tag moves in one transaction), get by tag or digest, list, delete,
+ * referrers.
  *
  * Invariants:
  *  - a manifests row exists only when the manifest's exact bytes are a
@@ -291,6 +292,51 @@ enum wh_code store_manifest_get(struct store *s, const char *repo, const char *r
   if (out)
     *out = m;
   return WH_OK;
+}
+
+/* ---- list -------------------------------------------------------------- */
+
+static enum wh_code info_row(sqlite3_stmt *st, struct store_manifest_info *m, struct wh_err *err)
+{
+  const char *mt = (const char *)sqlite3_column_text(st, 1);
+  enum wh_code rc = store_column_digest(st, 0, &m->digest, err);
+
+  if (rc != WH_OK)
+    return rc;
+  m->media_type = mt ? mt : "";
+  m->size = (uint64_t)sqlite3_column_int64(st, 2);
+  m->created = sqlite3_column_int64(st, 3);
+  m->n_tags = (uint64_t)sqlite3_column_int64(st, 4);
+  m->is_child = sqlite3_column_int(st, 5) != 0;
+  m->has_subject = sqlite3_column_int(st, 6) != 0;
+  return WH_OK;
+}
+
+enum wh_code store_manifest_list(struct store *s, const char *repo, store_manifest_cb cb, void *ctx,
+                                 struct wh_err *err)
+{
+  STORE_AUTOCONN struct store_conn *c = NULL;
+  STORE_AUTORESET sqlite3_stmt *st = NULL;
+  struct store_manifest_info m;
+  int64_t repo_id;
+  int step;
+  enum wh_code rc;
+
+  if (repo == NULL || cb == NULL)
+    return wh_err_set(err, WH_EINVALID, 0, "list manifests: bad arguments");
+  if ((rc = store_conn_get(s, &c, err)) != WH_OK ||
+      (rc = store_repo_id(c, repo, false, &repo_id, err)) != WH_OK)
+    return rc;
+  if ((st = store_stmt(c, Q_MANIFEST_LIST, err)) == NULL)
+    return WH_EDATABASE;
+  store_bind_int(st, 1, repo_id);
+  while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+    if ((rc = info_row(st, &m, err)) != WH_OK)
+      return rc;
+    if (cb(ctx, &m) != 0)
+      return WH_OK;
+  }
+  return step == SQLITE_DONE ? WH_OK : store_db_error(c, step, "list manifests", err);
 }
 
 /* ---- delete ------------------------------------------------------------ */

@@ -34,9 +34,13 @@
  *    complete, hashed, fsynced files) and is removed under the fan-out
  *    directory's exclusive lock, only while its name still points to the
  *    inode that was hashed (store_blob_remove_corrupt).
- * Not safe beside a garbage collector that deletes a blob row before its
- * file (the file would be registered again and then removed): GC, when it
- * comes, must take the fan-out lock and recheck the row, or not run at once.
+ * Safe beside a garbage collection (store_gc, gc.c): it deletes a blob's
+ * row first and unlinks the file later, under the fan-out directory's
+ * exclusive lock and inside a write transaction that finds no row again.
+ * A file recovery registers in between keeps its row (the recheck sees
+ * it: the next collection takes it); a file unlinked before recovery's
+ * own transaction makes store_blob_record answer WH_ECONFLICT, which here
+ * means "gone meanwhile".
  *
  * Cost on a store without residue: one readdir of uploads/ and of every
  * fan-out directory, one indexed lookup per file; no file with a row is
@@ -139,7 +143,9 @@ static enum wh_code adopt(struct recover *r, int subfd, const struct wh_digest *
   if ((rc = wh_digest_fd(d->alg, fd, &got, &a.size, err)) != WH_OK)
     return wh_err_wrap(err, "recover: blob file %s", d->str);
   if (wh_digest_eq(&got, d)) {
-    if ((rc = store_txn(r->s, 0, record_txn, &a, err)) != WH_OK)
+    if ((rc = store_txn(r->s, 0, record_txn, &a, err)) == WH_ECONFLICT)
+      return WH_OK; /* a garbage collection removed the file meanwhile */
+    if (rc != WH_OK)
       return wh_err_wrap(err, "recover: register blob %s", d->str);
     r->rep.blobs_registered++;
     return WH_OK;

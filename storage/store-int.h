@@ -10,6 +10,7 @@
  *   tags.c       tags, tag history, tag and repository lists
  *   fsck.c       consistency check and repair
  *   recover.c    crash recovery (store_recover): residue of killed writers
+ *   gc.c         garbage collection (store_gc): blobs nothing references
  *
  * Connections: a small pool (struct store.idle). Every public call takes a
  * connection with store_conn_get() and gives it back when done (usually via
@@ -30,6 +31,13 @@
  * not hash to its name is removed only under flock(LOCK_EX) and only while
  * its name still points to the inode that was hashed. So recovery and fsck
  * never remove a complete blob that a writer has just put in its place.
+ * Garbage collection removes a blob's row first (write transaction) and
+ * its file after, under LOCK_EX and inside a second write transaction that
+ * finds no row again; store_blob_record, for its part, checks inside its
+ * own write transaction that the file is there. Write transactions are
+ * serialised, so either the row comes back before the recheck (the file
+ * stays) or the file is gone before the record (which then fails with
+ * WH_ECONFLICT): a row never outlives its file (see gc.c).
  *
  * Fault injection for crash tests: the environment variable WHARF_FAULT is
  * read once by store_open():
@@ -66,6 +74,7 @@
 #define STORE_REPO_MAX 512 /* bytes in a repository name */
 #define STORE_UPLOAD_BUCKETS 64
 #define STORE_IO_CHUNK (256 * 1024)
+#define STORE_WRITEBACK_STEP (8u << 20) /* upload bytes between two early writeback starts */
 /* "ab/" + 128 hex + NUL: a blob's name below blobs/<alg>/ */
 #define STORE_BLOB_REL_MAX 136
 #define STORE_TMP_PREFIX "tmp-"
@@ -102,7 +111,7 @@ enum store_edge_kind {
                       " WHERE rb.repo_id = (SELECT id FROM repos WHERE name = ?1) AND rb.digest = ?2")       \
   X(Q_BLOB_INSERT, "INSERT INTO blobs(digest, size, created) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING")    \
   X(Q_LINK_INSERT, "INSERT INTO repo_blobs(repo_id, digest, created) VALUES (?1, ?2, ?3)"                    \
-                   " ON CONFLICT DO NOTHING")                                                                \
+                   " ON CONFLICT DO UPDATE SET created = excluded.created")                                  \
   X(Q_LINK_EXISTS, "SELECT 1 FROM repo_blobs WHERE repo_id = ?1 AND digest = ?2")                            \
   X(Q_LINK_ANY, "SELECT 1 FROM repo_blobs WHERE digest = ?1 LIMIT 1")                                        \
   X(Q_LINK_DELETE, "DELETE FROM repo_blobs WHERE repo_id = (SELECT id FROM repos WHERE name = ?1)"           \
@@ -147,7 +156,19 @@ enum store_edge_kind {
                       " VALUES (?1, ?2, ?3, ?4, ?5, ?6)")                                                    \
   X(Q_TAG_LIST, "SELECT name FROM tags WHERE repo_id = ?1 AND name > ?2 ORDER BY name LIMIT ?3")             \
   X(Q_HISTORY_LIST, "SELECT id, old_digest, new_digest, time_ms, who FROM tag_history"                       \
-                    " WHERE repo_id = ?1 AND tag = ?2 AND id < ?3 ORDER BY id DESC LIMIT ?4")
+                    " WHERE repo_id = ?1 AND tag = ?2 AND id < ?3 ORDER BY id DESC LIMIT ?4")                \
+  X(Q_MANIFEST_LIST, "SELECT m.digest, m.media_type, m.size, m.created,"                                     \
+                     " (SELECT count(*) FROM tags t WHERE t.repo_id = m.repo_id AND t.digest = m.digest),"   \
+                     " EXISTS (SELECT 1 FROM manifest_refs r WHERE r.child_digest = m.digest"                \
+                     " AND r.repo_id = m.repo_id AND r.kind = 4), m.subject IS NOT NULL"                     \
+                     " FROM manifests m WHERE m.repo_id = ?1 ORDER BY m.created DESC, m.digest")             \
+  X(Q_GC_CANDIDATES, "SELECT b.digest, b.size FROM blobs b WHERE b.digest > ?1 AND b.created < ?2"           \
+                     " AND NOT EXISTS (SELECT 1 FROM manifests m WHERE m.digest = b.digest)"                 \
+                     " AND NOT EXISTS (SELECT 1 FROM manifest_refs r WHERE r.child_digest = b.digest)"       \
+                     " AND NOT EXISTS (SELECT 1 FROM repo_blobs l WHERE l.digest = b.digest"                 \
+                     " AND l.created >= ?2) ORDER BY b.digest LIMIT ?3")                                     \
+  X(Q_GC_LINKS_DELETE, "DELETE FROM repo_blobs WHERE digest = ?1")                                           \
+  X(Q_GC_BLOB_DELETE, "DELETE FROM blobs WHERE digest = ?1")
 
 enum store_stmt_id {
 #define STORE_STMT_ENUM(id, sql) id,
@@ -269,10 +290,14 @@ enum wh_code store_blob_place(struct store *s, int srcdir, const char *src, int 
 /* Makes sure the blob file for data exists (writing it via a temp file). */
 enum wh_code store_blob_write(struct store *s, const void *data, size_t len, const struct wh_digest *d,
                               struct wh_err *err);
-/* Inside a write txn: blob row (idempotent) and, when repo_id > 0, the link. */
+/* Inside a write txn: blob row (idempotent) and, when repo_id > 0, the link
+ * (its time refreshed: a fresh link keeps the blob young for store_gc).
+ * Checks that the blob file is in place: WH_ECONFLICT when a garbage
+ * collection removed it after the caller put it there (try again). */
 enum wh_code store_blob_record(struct store_conn *c, int64_t repo_id, const struct wh_digest *d,
                                uint64_t size, struct wh_err *err);
-/* Inside a write txn: links existing blob row d to repo_id (idempotent). */
+/* Inside a write txn: links existing blob row d to repo_id (idempotent; the
+ * link's time is refreshed). */
 enum wh_code store_blob_link(struct store_conn *c, int64_t repo_id, const struct wh_digest *d,
                              struct wh_err *err);
 /* Inside a txn: is d linked to repo_id? */

@@ -160,6 +160,24 @@ enum wh_code store_manifest_get(struct store *s, const char *repo, const char *r
 enum wh_code store_manifest_delete(struct store *s, const char *repo, const struct wh_digest *d,
                                    const char *who, struct wh_err *err);
 
+/* One manifest of a repository, as store_manifest_list() reports it. */
+struct store_manifest_info {
+  struct wh_digest digest;
+  const char *media_type; /* borrowed: valid during the callback only */
+  uint64_t size;
+  int64_t created;  /* unix seconds of its first put into this repository */
+  uint64_t n_tags;  /* tags of the repository pointing at it */
+  bool is_child;    /* an index of the repository lists it */
+  bool has_subject; /* a referrer (signature, SBOM, ...) */
+};
+typedef int (*store_manifest_cb)(void *ctx, const struct store_manifest_info *m);
+/* Every manifest of repo, tagged or not, newest first (then by digest);
+ * cb returns non-zero to stop early. The walk runs inside one read
+ * transaction (a consistent snapshot): cb may call other store functions
+ * but should be short. WH_ENOTFOUND when repo is unknown. */
+enum wh_code store_manifest_list(struct store *s, const char *repo, store_manifest_cb cb, void *ctx,
+                                 struct wh_err *err);
+
 /* ---- tags ------------------------------------------------------------- */
 
 /* Points tag at manifest d, which must exist in repo (WH_ENOTFOUND). */
@@ -255,13 +273,48 @@ struct store_recover_report {
  * Safe while other threads and processes use the same root: it skips files
  * their writers hold (flock), never removes a correctly named and hashed
  * blob file, and a session row it ends cannot be one a live finish still
- * needs (see storage/recover.c). Not to be run beside a garbage collection
- * that deletes blob rows before their files.
+ * needs (see storage/recover.c). Also safe beside store_gc().
  * Cost: one walk of uploads/ and of blobs/ with one indexed lookup per
  * file (tens of milliseconds for 10k blobs); only the files without a row
  * are read. Meant for start-up; also safe to run at any time.
  * *out (optional) says what was done. WH_EINVALID on a read-only store;
  * on another error some residue may remain (run it again, or fsck). */
 enum wh_code store_recover(struct store *s, struct store_recover_report *out, struct wh_err *err);
+
+/* ---- garbage collection ---------------------------------------------- */
+
+enum store_gc_flags {
+  STORE_GC_DRY_RUN = 1 << 0, /* only report what would go */
+};
+struct store_gc_report {
+  uint64_t blobs_removed; /* rows removed (or that would be, dry run) */
+  uint64_t bytes_removed; /* their sizes */
+  uint64_t files_removed; /* files unlinked (a row can come back before its file goes) */
+};
+/* Called for every blob whose row was removed (or would be). */
+typedef void (*store_gc_cb)(void *ctx, const struct wh_digest *d, uint64_t size);
+/* Removes the blobs nothing references: neither a manifest (as its own
+ * bytes) nor an edge of any manifest of any repository (config, layer,
+ * index child, subject), whatever the tags. Repository links do not keep
+ * a blob (a blob pushed or pulled but never used by a manifest is garbage),
+ * except that a blob whose row or any link was created or refreshed in
+ * the last grace_s seconds is kept: that is the time a push or a pull has
+ * between storing its blobs and storing the manifest that uses them.
+ * grace_s 0 collects everything unreferenced.
+ *
+ * Rows go first (links and blob row, in write transactions of at most a
+ * few hundred blobs each), files after: each file is unlinked under its
+ * fan-out directory's exclusive lock and inside a write transaction that
+ * checks again that no row exists (a writer may have stored the blob
+ * again meanwhile: then the file stays). So it is safe beside writers in
+ * this and other processes, and beside store_recover(); a kill leaves at
+ * worst files without rows, which store_recover() registers again (and the
+ * next collection removes). A writer that stores again a blob being
+ * collected either keeps it (its row came first) or gets WH_ECONFLICT from
+ * its commit and may simply store it again.
+ * cb (optional) hears of each removed blob; *out (optional) gets the
+ * totals. WH_EINVALID on a read-only store. */
+enum wh_code store_gc(struct store *s, int64_t grace_s, unsigned flags, store_gc_cb cb, void *ctx,
+                      struct store_gc_report *out, struct wh_err *err);
 
 #endif

@@ -51,6 +51,7 @@ struct store_upload {
   int fd;              /* owned; flock'd while the handle lives */
   struct wh_hasher *h; /* owned: sha256 of bytes [0, size) */
   uint64_t size;
+  uint64_t flushing; /* writeback started for bytes [0, flushing) (see kick_writeback) */
 };
 
 static void hasher_cleanup(struct wh_hasher **h)
@@ -394,6 +395,7 @@ enum wh_code store_upload_get(struct store *s, const char *repo, const char *id,
     free(u);
     return rc;
   }
+  u->flushing = u->size;
   *out = u;
   return WH_OK;
 }
@@ -406,6 +408,19 @@ const char *store_upload_id(const struct store_upload *u)
 uint64_t store_upload_size(const struct store_upload *u)
 {
   return u->size;
+}
+
+/* Starts the disk writes of what came since the last call, once that is
+ * STORE_WRITEBACK_STEP bytes, without waiting for them: finish's fsync
+ * then finds little left to write, instead of a whole big blob at once
+ * (which would stall everything else the caller does meanwhile). Only a
+ * hint: an error here changes nothing (finish's fsync reports it). */
+static void kick_writeback(struct store_upload *u)
+{
+  if (u->size - u->flushing < STORE_WRITEBACK_STEP)
+    return;
+  sync_file_range(u->fd, (off_t)u->flushing, (off_t)(u->size - u->flushing), SYNC_FILE_RANGE_WRITE);
+  u->flushing = u->size;
 }
 
 enum wh_code store_upload_write(struct store_upload *u, const void *p, size_t n, struct wh_err *err)
@@ -426,6 +441,7 @@ enum wh_code store_upload_write(struct store_upload *u, const void *p, size_t n,
   }
   wh_hasher_update(u->h, p, n);
   u->size += n;
+  kick_writeback(u);
   return WH_OK;
 }
 

@@ -116,8 +116,9 @@ expect_hdr "re-pushed unchanged: same media type" Content-Type "^application/vnd
 # ---- tag, untag, rmi, errors ---------------------------------------------------------------
 check "wharf untag" wf "$R2" untag "$H/wf/copy:c1"
 wf "$R2" images --format json >"$T/images"
-is "an untagged image is no longer listed" \
-  "$(jq -r --arg r "$H/wf/copy" '[.[] | select(.repository == $r)] | length' "$T/images")" 0
+is "an untagged image is listed without a tag" \
+  "$(jq -r --arg r "$H/wf/copy" '[.[] | select(.repository == $r) | "\(.tag) \(.digest)"] | join(",")' "$T/images")" \
+  "null $D1"
 is "it is still there by digest" "$(wf "$R2" inspect "$H/wf/copy@$D1" | jq -r .digest 2>&1)" "$D1"
 check "wharf rmi by digest" wf "$R2" rmi "$H/wf/copy@$D1"
 wf "$R2" inspect "$H/wf/copy@$D1" >/dev/null 2>&1

@@ -177,12 +177,51 @@ static void test_token(void **state)
   assert_int_equal(cli_token_parse("{}", CLI_TOKEN_MAX + 1, NULL, NULL, NULL), WH_ETOOBIG);
 }
 
+/* ---- Link: rel="next" ---------------------------------------------------- */
+
+static const struct {
+  const char *hdr, *want; /* want NULL: no next link */
+} link_cases[] = {
+    {"</v2/a/tags/list?n=2&last=b>; rel=\"next\"", "/v2/a/tags/list?n=2&last=b"},
+    {"<http://h:5000/v2/a/tags/list?n=2&last=b,c>; rel=next", "http://h:5000/v2/a/tags/list?n=2&last=b,c"},
+    {"<p1>; rel=\"prev\", <p2>;rel=\"next\"", "p2"},
+    {"<p1>; rel=\"prev next\"", "p1"},
+    {"<p1> ; REL = NEXT ; title=\"x\"", "p1"},
+    {"<p1>; title=\"a, rel=next\"", NULL},
+    {"<p1>; title=\"a \\\" rel=next\"", NULL},
+    {"<p1>; rel=\"nextpage\"", NULL},
+    {"<p1>; rel=prev", NULL},
+    {"<>; rel=next", NULL},
+    {"<a b>; rel=next", NULL},
+    {"<a\tb>; rel=next", NULL},
+    {"<p1; rel=next", NULL},
+    {"rel=next", NULL},
+    {"", NULL},
+    {"<p1>; ;;, <p2>; rel=next", "p2"},
+    {"<p1>; @@@; rel=next", "p1"},
+};
+
+static void test_link(void **state)
+{
+  (void)state;
+  assert_null(cli_link_next(NULL));
+  for (size_t i = 0; i < WH_ARRAY_LEN(link_cases); i++) {
+    char *got = cli_link_next(link_cases[i].hdr);
+    if (link_cases[i].want == NULL && got != NULL)
+      fail_msg("link case %zu: got \"%s\", want none", i, got);
+    if (link_cases[i].want != NULL && (got == NULL || strcmp(got, link_cases[i].want) != 0))
+      fail_msg("link case %zu: got \"%s\", want \"%s\"", i, got ? got : "(none)", link_cases[i].want);
+    free(got);
+  }
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_table),
       cmocka_unit_test(test_caps),
       cmocka_unit_test(test_token),
+      cmocka_unit_test(test_link),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

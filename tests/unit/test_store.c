@@ -1663,6 +1663,320 @@ static void test_recover_readonly(void **state)
   store_free(ro);
 }
 
+/* ---- manifest list ----------------------------------------------------- */
+
+struct mlist {
+  int n;
+  struct store_manifest_info m[8];
+};
+
+static int on_manifest(void *ctx, const struct store_manifest_info *m)
+{
+  struct mlist *l = ctx;
+
+  assert_true(l->n < 8);
+  l->m[l->n++] = *m;
+  l->m[l->n - 1].media_type = NULL; /* borrowed: not valid after the callback */
+  return 0;
+}
+
+static const struct store_manifest_info *find_info(const struct mlist *l, const struct wh_digest *d)
+{
+  for (int i = 0; i < l->n; i++)
+    if (wh_digest_eq(&l->m[i].digest, d))
+      return &l->m[i];
+  return NULL;
+}
+
+/* Tagged, untagged, index children and referrers, each flagged as such. */
+static void test_manifest_list(void **state)
+{
+  struct fixture *f = *state;
+  struct wh_digest a = push_image(f->s, "r", "a", "v1");
+  struct wh_digest b = push_image(f->s, "r", "b", NULL);
+  struct wh_digest idx, ref;
+  char *body = index_json(&a, &b);
+  struct mlist l = {0};
+  const struct store_manifest_info *i;
+  struct wh_digest c = put_blob(f->s, "r", "{}c");
+  struct wh_err e;
+
+  assert_int_equal(put_manifest(f->s, "r", body, "multi", &idx), WH_OK);
+  free(body);
+  body = image_json(&c, NULL, NULL, NULL, "application/x-sig", &a, NULL);
+  assert_int_equal(put_manifest(f->s, "r", body, NULL, &ref), WH_OK);
+  free(body);
+  assert_int_equal(store_tag_set(f->s, "r", "also", &a, "t", &e), WH_OK);
+  assert_int_equal(store_manifest_list(f->s, "r", on_manifest, &l, &e), WH_OK);
+  assert_int_equal(l.n, 4);
+  assert_non_null(i = find_info(&l, &a));
+  assert_int_equal(i->n_tags, 2);
+  assert_true(i->is_child);
+  assert_non_null(i = find_info(&l, &b));
+  assert_int_equal(i->n_tags, 0);
+  assert_true(i->is_child);
+  assert_false(i->has_subject);
+  assert_non_null(i = find_info(&l, &idx));
+  assert_int_equal(i->n_tags, 1);
+  assert_false(i->is_child);
+  assert_non_null(i = find_info(&l, &ref));
+  assert_true(i->has_subject);
+  assert_int_equal(i->n_tags, 0);
+  assert_true(i->created > 0);
+  assert_int_equal(store_manifest_list(f->s, "nope", on_manifest, &l, &e), WH_ENOTFOUND);
+}
+
+/* ---- garbage collection ------------------------------------------------- */
+
+struct gc_seen {
+  int n;
+  struct wh_digest last;
+};
+
+static void on_gc(void *ctx, const struct wh_digest *d, uint64_t size)
+{
+  struct gc_seen *g = ctx;
+
+  (void)size;
+  g->n++;
+  g->last = *d;
+}
+
+static struct store_gc_report gc(struct store *s, int64_t grace, unsigned flags, struct gc_seen *seen)
+{
+  struct store_gc_report r;
+  struct wh_err e;
+
+  assert_int_equal(store_gc(s, grace, flags, seen ? on_gc : NULL, seen, &r, &e), WH_OK);
+  return r;
+}
+
+static bool blob_file_exists(struct fixture *f, const struct wh_digest *d)
+{
+  char p[256];
+
+  blob_path(f, d, p, sizeof(p));
+  return access(p, F_OK) == 0;
+}
+
+/* Only blobs no manifest is or names go; tags play no part; links only
+ * keep a blob while young; a dry run changes nothing. */
+static void test_gc_unreferenced(void **state)
+{
+  struct fixture *f = *state;
+  struct wh_digest img = push_image(f->s, "a", "one", "v1");
+  struct wh_digest untagged = push_image(f->s, "a", "two", NULL);
+  struct wh_digest loose = put_blob(f->s, "a", "loose blob");
+  struct wh_digest shared = put_blob(f->s, "b", "layer-one"); /* also image one's layer */
+  struct store_gc_report r;
+  struct gc_seen seen = {0};
+  uint64_t size;
+  struct wh_err e;
+
+  r = gc(f->s, 3600, 0, NULL);
+  assert_int_equal(r.blobs_removed, 0); /* the loose blob is young */
+  r = gc(f->s, 0, STORE_GC_DRY_RUN, &seen);
+  assert_int_equal(r.blobs_removed, 1);
+  assert_int_equal(r.bytes_removed, 10);
+  assert_int_equal(r.files_removed, 0);
+  assert_true(wh_digest_eq(&seen.last, &loose));
+  assert_int_equal(store_blob_stat(f->s, "a", &loose, &size, &e), WH_OK);
+  r = gc(f->s, 0, 0, NULL);
+  assert_int_equal(r.blobs_removed, 1);
+  assert_int_equal(r.files_removed, 1);
+  assert_int_equal(store_blob_stat(f->s, NULL, &loose, &size, &e), WH_ENOTFOUND);
+  assert_false(blob_file_exists(f, &loose));
+  assert_int_equal(store_blob_stat(f->s, "b", &shared, &size, &e), WH_OK);
+  assert_int_equal(store_manifest_get(f->s, "a", "v1", NULL, NULL, &e), WH_OK);
+  assert_int_equal(store_manifest_get(f->s, "a", untagged.str, NULL, NULL, &e), WH_OK);
+  assert_true(blob_file_exists(f, &img));
+  assert_int_equal(gc(f->s, 0, 0, NULL).blobs_removed, 0);
+  assert_clean(f->s);
+}
+
+/* Deleting a manifest makes its bytes, config and layers garbage, except
+ * what another manifest still names. */
+static void test_gc_after_delete(void **state)
+{
+  struct fixture *f = *state;
+  struct wh_digest one = push_image(f->s, "a", "one", "v1");
+  struct wh_digest cfg = digest_of("{}one"), layer = digest_of("layer-one");
+  struct wh_digest other;
+  char *body;
+  uint64_t size;
+  struct wh_err e;
+
+  put_blob(f->s, "b", "{}other");
+  put_blob(f->s, "b", "layer-one");
+  other = digest_of("{}other");
+  body = image_json(&other, &layer, MT_LAYER, NULL, NULL, NULL, NULL);
+  assert_int_equal(put_manifest(f->s, "b", body, "x", NULL), WH_OK);
+  free(body);
+  assert_int_equal(store_manifest_delete(f->s, "a", &one, "t", &e), WH_OK);
+  assert_int_equal(gc(f->s, 0, 0, NULL).blobs_removed, 2); /* manifest and config; the layer is b's too */
+  assert_int_equal(store_blob_stat(f->s, NULL, &one, &size, &e), WH_ENOTFOUND);
+  assert_int_equal(store_blob_stat(f->s, NULL, &cfg, &size, &e), WH_ENOTFOUND);
+  assert_int_equal(store_blob_stat(f->s, "b", &layer, &size, &e), WH_OK);
+  assert_int_equal(store_blob_stat(f->s, "a", &layer, &size, &e), WH_OK); /* a live blob keeps its links */
+  assert_false(blob_file_exists(f, &cfg));
+  assert_true(blob_file_exists(f, &layer));
+  assert_clean(f->s);
+}
+
+/* The grace period counts from the newest of the row and its links: a
+ * blob linked again (a pull reusing it) is young again. */
+static void test_gc_grace(void **state)
+{
+  struct fixture *f = *state;
+  struct wh_digest old = put_blob(f->s, "a", "old"), relinked = put_blob(f->s, "a", "relinked");
+  uint64_t size;
+  struct wh_err e;
+
+  sql_exec(f, "UPDATE blobs SET created = 1000; UPDATE repo_blobs SET created = 1000;");
+  assert_int_equal(store_blob_mount(f->s, "b", &relinked, "a", &e), WH_OK);
+  assert_int_equal(gc(f->s, 3600, 0, NULL).blobs_removed, 1);
+  assert_int_equal(store_blob_stat(f->s, NULL, &old, &size, &e), WH_ENOTFOUND);
+  assert_int_equal(store_blob_stat(f->s, "a", &relinked, &size, &e), WH_OK);
+  sql_exec(f, "UPDATE repo_blobs SET created = 1000;");
+  assert_int_equal(store_blob_mount(f->s, "a", &relinked, NULL, &e), WH_OK); /* same link, refreshed */
+  assert_int_equal(gc(f->s, 3600, 0, NULL).blobs_removed, 0);
+  assert_int_equal(store_gc(f->s, -1, 0, NULL, NULL, NULL, &e), WH_EINVALID);
+}
+
+/* More than one batch, and a crash between rows and files: the files left
+ * without rows are registered again by recovery and taken next time. */
+static void test_gc_batches_and_recover(void **state)
+{
+  struct fixture *f = *state;
+  struct store_recover_report rr;
+  struct store_gc_report r;
+  char text[32];
+  struct wh_err e;
+
+  for (int i = 0; i < 600; i++) {
+    snprintf(text, sizeof(text), "blob %d", i);
+    put_blob(f->s, i % 2 ? "a" : "b", text);
+  }
+  sql_exec(f, "DELETE FROM repo_blobs WHERE digest IN (SELECT digest FROM blobs LIMIT 100);"
+              "DELETE FROM blobs WHERE digest NOT IN (SELECT digest FROM repo_blobs);");
+  assert_int_equal(store_recover(f->s, &rr, &e), WH_OK); /* as after a kill between the steps */
+  assert_int_equal(rr.blobs_registered, 100);
+  r = gc(f->s, 0, 0, NULL);
+  assert_int_equal(r.blobs_removed, 600);
+  assert_int_equal(r.files_removed, 600);
+  assert_int_equal(r.bytes_removed, 10 * 6 + 90 * 7 + 500 * 8);
+  assert_clean(f->s);
+}
+
+/* Another store on the root (another process) stores the same few blobs
+ * over and over while this one collects them and runs recovery: no row
+ * ever outlives its file, and a writer only ever sees WH_ECONFLICT. */
+struct gc_writer {
+  struct fixture *f;
+  struct store *s;
+  int conflicts, failures, broken;
+  int done; /* __atomic */
+};
+
+/* Does d have a row but no file? Looked at as a collection would: under
+ * the fan-out directory's exclusive lock, inside a write transaction, so
+ * a collection is never halfway through its unlink while we look. */
+static bool row_without_file(struct fixture *f, const struct wh_digest *d)
+{
+  const char *hex = wh_digest_hex(d);
+  char path[256], sql[256];
+  sqlite3 *db = NULL;
+  bool row = false, broken;
+  int dfd;
+
+  snprintf(path, sizeof(path), "%s/blobs/sha256/%.2s", f->dir, hex);
+  if ((dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+    return false;
+  assert_int_equal(flock(dfd, LOCK_EX), 0);
+  snprintf(path, sizeof(path), "%s/index.db", f->dir);
+  assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+  sqlite3_busy_timeout(db, 10000);
+  assert_int_equal(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+  snprintf(sql, sizeof(sql), "SELECT 1 FROM blobs WHERE digest = '%s'", d->str);
+  {
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    row = sqlite3_step(st) == SQLITE_ROW;
+    sqlite3_finalize(st);
+  }
+  blob_path(f, d, path, sizeof(path));
+  broken = row && access(path, F_OK) != 0;
+  sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+  sqlite3_close(db);
+  close(dfd);
+  return broken;
+}
+
+static void *gc_write(void *arg)
+{
+  struct gc_writer *w = arg;
+  char text[64], id[STORE_UPLOAD_ID_LEN + 1];
+  struct store_upload *u = NULL;
+  struct wh_digest d;
+  struct wh_err e;
+  enum wh_code rc;
+
+  for (int i = 0; i < 300; i++) {
+    snprintf(text, sizeof(text), "again %d", i % 5);
+    if (i % 2) {
+      rc = store_blob_put(w->s, "w", text, strlen(text), NULL, NULL, &e);
+    } else {
+      d = digest_of(text);
+      if ((rc = store_upload_start(w->s, "w", id, &e)) == WH_OK &&
+          (rc = store_upload_get(w->s, "w", id, &u, &e)) == WH_OK &&
+          (rc = store_upload_write(u, text, strlen(text), &e)) == WH_OK)
+        rc = store_upload_finish(u, &d, NULL, &e);
+      else if (u)
+        store_upload_release(u);
+      u = NULL;
+    }
+    if (rc == WH_ECONFLICT)
+      w->conflicts++;
+    else if (rc != WH_OK && w->failures++ < 3)
+      print_message("# gc writer: %s\n", e.msg);
+    d = digest_of(text);
+    w->broken += row_without_file(w->f, &d);
+  }
+  __atomic_store_n(&w->done, 1, __ATOMIC_RELEASE);
+  return NULL;
+}
+
+static void test_gc_beside_writers(void **state)
+{
+  struct fixture *f = *state;
+  struct gc_writer w = {.f = f};
+  struct store_recover_report rr;
+  uint64_t removed = 0, files = 0;
+  struct store_gc_report r;
+  struct wh_err e;
+  pthread_t t;
+  int runs = 0;
+
+  assert_int_equal(store_open(f->dir, 0, &w.s, &e), WH_OK);
+  assert_int_equal(pthread_create(&t, NULL, gc_write, &w), 0);
+  while (!__atomic_load_n(&w.done, __ATOMIC_ACQUIRE)) {
+    r = gc(f->s, 0, 0, NULL);
+    removed += r.blobs_removed;
+    files += r.files_removed;
+    if (runs++ % 4 == 3)
+      assert_int_equal(store_recover(f->s, &rr, &e), WH_OK);
+  }
+  pthread_join(t, NULL);
+  print_message("# %d collections beside the writer: %llu rows and %llu files removed, %d commits refused\n",
+                runs, (unsigned long long)removed, (unsigned long long)files, w.conflicts);
+  assert_int_equal(w.failures, 0);
+  assert_int_equal(w.broken, 0);
+  store_free(w.s);
+  assert_clean(f->s); /* no row without its file, no file without its row */
+  gc(f->s, 0, 0, NULL);
+  assert_clean(f->s);
+}
+
 /* ---- speed ------------------------------------------------------------- */
 
 static double now_us(void)
@@ -1805,6 +2119,12 @@ int main(void)
       T(test_recover_blob_files),
       T(test_recover_beside_writers),
       T(test_recover_readonly),
+      T(test_manifest_list),
+      T(test_gc_unreferenced),
+      T(test_gc_after_delete),
+      T(test_gc_grace),
+      T(test_gc_batches_and_recover),
+      T(test_gc_beside_writers),
       T(test_lookup_speed),
       T(test_recover_speed),
 #undef T
