@@ -34,7 +34,7 @@
 #include "common/cleanup.h"
 #include "common/fsutil.h"
 
-#define SRV_CONN_MEMORY (1024 * 1024) /* per-connection buffer (headers + body chunks); pages are touched only as used */
+#define SRV_CONN_MEMORY (128 * 1024) /* per-connection buffer (headers + body chunks) */
 /* The connection buffer is large for upload throughput; requests are held
  * to these much smaller limits on what precedes the body. */
 #define SRV_URI_MAX (16u * 1024)
