@@ -221,3 +221,15 @@ bool wh_parse_u64(const char *s, size_t len, uint64_t *out)
   *out = v;
   return true;
 }
+
+DIR *wh_opendir_at(int dirfd, const char *name)
+{
+  int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+  DIR *d;
+
+  if (fd < 0)
+    return NULL;
+  if ((d = fdopendir(fd)) == NULL)
+    close(fd);
+  return d;
+}

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <dirent.h>
 #include <sys/types.h>
 #include "common/buf.h"
 #include "common/err.h"
@@ -21,6 +22,9 @@ enum wh_code wh_read_fd(int fd, struct wh_buf *b, struct wh_err *err);
 enum wh_code wh_read_file_at(int dirfd, const char *path, struct wh_buf *b, struct wh_err *err);
 /* mkdir -p of a relative path below dirfd (no "..", no symlinks followed). */
 enum wh_code wh_mkdir_p_at(int dirfd, const char *path, mode_t mode, struct wh_err *err);
+/* A directory stream for dirfd/name (O_NOFOLLOW, O_CLOEXEC); its dirfd()
+ * serves the *at calls. NULL with errno set on failure. */
+DIR *wh_opendir_at(int dirfd, const char *name);
 /* fsync a directory by fd. */
 enum wh_code wh_fsync_fd(int fd, struct wh_err *err);
 /* Writes n random bytes as 2n lowercase hex chars plus NUL into out (size >= 2n+1). */

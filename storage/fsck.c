@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "common/cleanup.h"
+#include "common/fsutil.h"
 #include "storage/store-int.h"
 
 #define FSCK_PAGE 64
@@ -439,23 +440,10 @@ static void stray_entry(struct fsck *f, int dirfd, const char *name, const char 
   problem(f, fixed, "stray %s %s", S_ISDIR(st.st_mode) ? "directory" : "file", path);
 }
 
-/* A directory stream for dirfd/name; its dirfd() serves the *at calls. */
-static DIR *open_dir_at(int dirfd, const char *name)
-{
-  int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
-  DIR *d;
-
-  if (fd < 0)
-    return NULL;
-  if ((d = fdopendir(fd)) == NULL)
-    close(fd);
-  return d;
-}
-
 static enum wh_code scan_fanout(struct fsck *f, int algfd, enum wh_digest_alg alg, const char *sub,
                                 struct wh_err *err)
 {
-  WH_AUTOCLOSEDIR DIR *dir = open_dir_at(algfd, sub);
+  WH_AUTOCLOSEDIR DIR *dir = wh_opendir_at(algfd, sub);
   size_t hexlen = wh_digest_alg_hexlen(alg);
   char path[320], name[160];
   struct dirent *de;
@@ -483,7 +471,7 @@ static enum wh_code scan_fanout(struct fsck *f, int algfd, enum wh_digest_alg al
 static enum wh_code scan_alg(struct fsck *f, enum wh_digest_alg alg, struct wh_err *err)
 {
   int algfd = f->s->algfd[alg];
-  WH_AUTOCLOSEDIR DIR *dir = open_dir_at(algfd, ".");
+  WH_AUTOCLOSEDIR DIR *dir = wh_opendir_at(algfd, ".");
   char path[64];
   struct dirent *de;
   enum wh_code rc;

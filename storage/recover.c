@@ -57,6 +57,7 @@
 #include <unistd.h>
 
 #include "common/cleanup.h"
+#include "common/fsutil.h"
 #include "storage/store-int.h"
 
 struct recover {
@@ -71,19 +72,6 @@ static bool is_hex(const char *p, size_t n)
     if (!((p[i] >= '0' && p[i] <= '9') || (p[i] >= 'a' && p[i] <= 'f')))
       return false;
   return p[n] == '\0';
-}
-
-/* A directory stream for dirfd/name; its dirfd() serves the *at calls. */
-static DIR *open_dir_at(int dirfd, const char *name)
-{
-  int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
-  DIR *d;
-
-  if (fd < 0)
-    return NULL;
-  if ((d = fdopendir(fd)) == NULL)
-    close(fd);
-  return d;
 }
 
 /* ---- uploads/ ---------------------------------------------------------- */
@@ -182,7 +170,7 @@ static enum wh_code blob_entry(struct recover *r, int subfd, enum wh_digest_alg 
 static enum wh_code scan_fanout(struct recover *r, enum wh_digest_alg alg, const char *sub,
                                 struct wh_err *err)
 {
-  WH_AUTOCLOSEDIR DIR *dir = open_dir_at(r->s->algfd[alg], sub);
+  WH_AUTOCLOSEDIR DIR *dir = wh_opendir_at(r->s->algfd[alg], sub);
   struct dirent *de;
   enum wh_code rc;
 
@@ -198,7 +186,7 @@ static enum wh_code scan_fanout(struct recover *r, enum wh_digest_alg alg, const
 
 static enum wh_code scan_alg(struct recover *r, enum wh_digest_alg alg, struct wh_err *err)
 {
-  WH_AUTOCLOSEDIR DIR *dir = open_dir_at(r->s->algfd[alg], ".");
+  WH_AUTOCLOSEDIR DIR *dir = wh_opendir_at(r->s->algfd[alg], ".");
   struct dirent *de;
   enum wh_code rc;
 
