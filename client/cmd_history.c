@@ -151,13 +151,7 @@ static enum wh_code history(const struct cli_opts *o, const struct history_args 
   enum wh_code rc;
 
   cli_view_init(&v);
-  if (a->remote)
-    rc = cli_registry_new(ref->domain, o->insecure, &r, err) == WH_OK && cli_registry_ping(r, err) == WH_OK
-             ? cli_view_remote(r, ref, a->platform, false, &v, err)
-             : err->code;
-  else
-    rc =
-        cli_store_open(o, &s, err) == WH_OK ? cli_view_local(s, ref, a->platform, false, &v, err) : err->code;
+  rc = cli_view_open(o, ref, a->remote, a->platform, false, &v, &s, &r, err);
   if (rc == WH_OK)
     rc = show(a, &v, err);
   cli_view_release(&v);

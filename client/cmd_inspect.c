@@ -60,13 +60,7 @@ static enum wh_code inspect(const struct cli_opts *o, const struct inspect_args 
   enum wh_code rc;
 
   cli_view_init(&v);
-  if (a->remote)
-    rc = cli_registry_new(ref->domain, o->insecure, &r, err) == WH_OK && cli_registry_ping(r, err) == WH_OK
-             ? cli_view_remote(r, ref, a->platform, a->raw, &v, err)
-             : err->code;
-  else
-    rc = cli_store_open(o, &s, err) == WH_OK ? cli_view_local(s, ref, a->platform, a->raw, &v, err)
-                                             : err->code;
+  rc = cli_view_open(o, ref, a->remote, a->platform, a->raw, &v, &s, &r, err);
   if (rc == WH_OK && a->raw)
     fwrite(v.top.data ? v.top.data : "", 1, v.top.len, stdout);
   else if (rc == WH_OK)

@@ -88,21 +88,34 @@ static void slist_cleanup(struct curl_slist **l)
 }
 #define AUTOSLIST __attribute__((cleanup(slist_cleanup)))
 
-char *cli_str_printf(const char *fmt, ...)
+/* malloc'd formatted string of at most CLI_HDR_VALUE_MAX bytes; NULL with
+ * errno E2BIG (too long) or ENOMEM. */
+__attribute__((format(printf, 1, 0))) static char *vformat(const char *fmt, va_list ap)
 {
-  struct wh_buf b;
-  va_list ap;
+  va_list ap2;
   int n;
   char *s;
 
-  wh_buf_init(&b, CLI_HDR_VALUE_MAX);
-  va_start(ap, fmt);
-  n = vsnprintf(NULL, 0, fmt, ap);
-  va_end(ap);
-  if (n < 0 || (size_t)n > b.max || (s = malloc((size_t)n + 1)) == NULL)
+  va_copy(ap2, ap);
+  n = vsnprintf(NULL, 0, fmt, ap2);
+  va_end(ap2);
+  if (n < 0 || (size_t)n > CLI_HDR_VALUE_MAX) {
+    errno = E2BIG;
     return NULL;
-  va_start(ap, fmt);
+  }
+  if ((s = malloc((size_t)n + 1)) == NULL)
+    return NULL;
   vsnprintf(s, (size_t)n + 1, fmt, ap);
+  return s;
+}
+
+char *cli_str_printf(const char *fmt, ...)
+{
+  va_list ap;
+  char *s;
+
+  va_start(ap, fmt);
+  s = vformat(fmt, ap);
   va_end(ap);
   return s;
 }
@@ -232,22 +245,15 @@ void cli_req_release(struct cli_req *q)
 
 enum wh_code cli_req_set_url(struct cli_req *q, struct wh_err *err, const char *fmt, ...)
 {
-  struct wh_buf b;
   va_list ap;
-  int n;
   char *s;
 
-  wh_buf_init(&b, CLI_HDR_VALUE_MAX);
   va_start(ap, fmt);
-  n = vsnprintf(NULL, 0, fmt, ap);
+  s = vformat(fmt, ap);
   va_end(ap);
-  if (n < 0 || (size_t)n > b.max)
-    return wh_err_set(err, WH_ETOOBIG, 0, "URL too long");
-  if ((s = malloc((size_t)n + 1)) == NULL)
-    return wh_err_set(err, WH_ENOMEM, 0, "out of memory");
-  va_start(ap, fmt);
-  vsnprintf(s, (size_t)n + 1, fmt, ap);
-  va_end(ap);
+  if (s == NULL)
+    return errno == E2BIG ? wh_err_set(err, WH_ETOOBIG, 0, "URL too long")
+                          : wh_err_set(err, WH_ENOMEM, 0, "out of memory");
   free(q->url);
   q->url = s;
   return WH_OK;

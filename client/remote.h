@@ -120,5 +120,11 @@ enum wh_code cli_view_local(struct store *s, const struct cli_ref *ref, const ch
 /* The same from the registry, every byte verified (platform NULL: the host's). */
 enum wh_code cli_view_remote(struct cli_registry *r, const struct cli_ref *ref, const char *platform,
                              bool top_only, struct cli_view *v, struct wh_err *err);
+/* cli_view_remote (remote) or cli_view_local on the store o names. What
+ * it opens is left in *s_out / *r_out (NULL otherwise) for the caller to
+ * free once done with v, whatever the result. */
+enum wh_code cli_view_open(const struct cli_opts *o, const struct cli_ref *ref, bool remote,
+                           const char *platform, bool top_only, struct cli_view *v, struct store **s_out,
+                           struct cli_registry **r_out, struct wh_err *err);
 
 #endif
