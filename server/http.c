@@ -423,6 +423,10 @@ static void route(struct srv_req *r)
     return;
   }
   r->route = srv_route_find(r->path.kind, r->method, allow, sizeof(allow));
+  if (!r->route && allow[0] == '\0') { /* a kind nothing serves (yet): as if no route */
+    srv_reply_error(r, 404, "NAME_UNKNOWN", "no such route", NULL);
+    return;
+  }
   if (!r->route) {
     srv_reply_error(r, 405, "UNSUPPORTED", "method not allowed", NULL);
     srv_header(r, "Allow", allow);

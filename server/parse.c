@@ -30,6 +30,19 @@ static const struct marker markers[] = {
     {"/blobs/uploads/", SRV_RT_UPLOAD, false}, {"/blobs/uploads", SRV_RT_UPLOAD_NEW, true},
     {"/blobs/", SRV_RT_BLOB, false},           {"/manifests/", SRV_RT_MANIFEST, false},
     {"/tags/list", SRV_RT_TAGS, true},         {"/referrers/", SRV_RT_REFERRERS, false},
+    {"/_wharf/history/", SRV_RT_HISTORY, false}, {"/_wharf/rollback/", SRV_RT_ROLLBACK, false},
+};
+
+/* Paths outside the repository namespace: exact matches. "_wharf" cannot
+ * be a repository name (components start with a letter or digit). */
+struct fixed_path {
+  const char *text;
+  enum srv_route_kind kind;
+};
+
+static const struct fixed_path fixed_paths[] = {
+    {"/v2/_catalog", SRV_RT_CATALOG},   {"/v2/_wharf/token", SRV_RT_TOKEN}, {"/v2/_wharf/usage", SRV_RT_USAGE},
+    {"/metrics", SRV_RT_METRICS},       {"/healthz", SRV_RT_HEALTHZ},       {"/readyz", SRV_RT_READYZ},
 };
 
 size_t srv_uri_path(const char *uri, size_t len, size_t *off)
@@ -96,11 +109,12 @@ enum srv_path_status srv_path_parse(const char *path, size_t len, struct srv_pat
 
   if ((len == 3 && memcmp(path, "/v2", 3) == 0) || (len == 4 && memcmp(path, "/v2/", 4) == 0))
     return top_level(out, SRV_RT_BASE);
+  for (size_t i = 0; i < WH_ARRAY_LEN(fixed_paths); i++)
+    if (strlen(fixed_paths[i].text) == len && memcmp(path, fixed_paths[i].text, len) == 0)
+      return top_level(out, fixed_paths[i].kind);
   if (len < 4 || memcmp(path, "/v2/", 4) != 0)
     return SRV_PATH_NOT_FOUND;
   rest = path + 4;
-  if ((size_t)(end - rest) == 8 && memcmp(rest, "_catalog", 8) == 0)
-    return top_level(out, SRV_RT_CATALOG);
 
   /* The rightmost marker wins: a repository may be called "a/blobs/b". */
   for (const char *p = end; p > rest;) {

@@ -82,6 +82,13 @@ enum srv_route_kind {
   SRV_RT_UPLOAD_NEW, /* /v2/<name>/blobs/uploads/ */
   SRV_RT_UPLOAD,     /* /v2/<name>/blobs/uploads/<id> */
   SRV_RT_REFERRERS,  /* /v2/<name>/referrers/<digest> */
+  SRV_RT_HISTORY,    /* /v2/<name>/_wharf/history/<tag> */
+  SRV_RT_ROLLBACK,   /* /v2/<name>/_wharf/rollback/<tag> */
+  SRV_RT_TOKEN,      /* /v2/_wharf/token */
+  SRV_RT_USAGE,      /* /v2/_wharf/usage */
+  SRV_RT_METRICS,    /* /metrics */
+  SRV_RT_HEALTHZ,    /* /healthz */
+  SRV_RT_READYZ,     /* /readyz */
   SRV_RT_MAX,
 };
 
