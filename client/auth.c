@@ -211,9 +211,15 @@ static enum wh_code creds_from_entry(json_t *entry, struct cli_creds *out, struc
   const char *auth = json_string_value(json_object_get(entry, "auth"));
   const char *user = json_string_value(json_object_get(entry, "username"));
   const char *pass = json_string_value(json_object_get(entry, "password"));
+  const char *idtok = json_string_value(json_object_get(entry, "identitytoken"));
   enum wh_code rc;
 
-  if (auth && auth[0]) {
+  if (idtok && idtok[0]) {
+    c.identity = true;
+    c.user = strdup("<token>");
+    c.pass = strdup(idtok);
+    rc = c.user && c.pass ? WH_OK : wh_err_set(err, WH_ENOMEM, 0, "out of memory");
+  } else if (auth && auth[0]) {
     rc = creds_from_auth(auth, &c, err);
   } else if (user && pass) {
     c.user = strdup(user);
@@ -253,6 +259,59 @@ enum wh_code cli_auth_lookup_in(const char *path, const char *host, struct cli_c
   return wh_err_set(err, WH_ENOTFOUND, 0, "no credentials for \"%s\"", host);
 }
 
+char *cli_auth_server_url(const char *host)
+{
+  WH_AUTOFREE char *norm = cli_auth_key_host(host);
+
+  if (norm == NULL)
+    return NULL;
+  return strdup(strcmp(norm, "docker.io") == 0 ? DOCKER_HUB_KEY : norm);
+}
+
+enum wh_code cli_auth_helper_in(const char *path, const char *host, char **out, struct wh_err *err)
+{
+  json_auto_t *root = NULL;
+  WH_AUTOFREE char *want = cli_auth_key_host(host);
+  const char *key, *name = NULL;
+  json_t *v;
+  enum wh_code rc;
+
+  if (want == NULL)
+    return wh_err_set(err, WH_ENOMEM, 0, "out of memory");
+  if ((rc = load_config(path, &root, err)) != WH_OK)
+    return rc;
+  json_object_foreach(json_object_get(root, "credHelpers"), key, v)
+  {
+    if (json_is_string(v) && key_matches(key, want)) {
+      name = json_string_value(v);
+      break;
+    }
+  }
+  if (name == NULL)
+    name = json_string_value(json_object_get(root, "credsStore"));
+  if (name == NULL || name[0] == '\0')
+    return wh_err_set(err, WH_ENOTFOUND, 0, "no credential helper for \"%s\"", host);
+  return (*out = strdup(name)) ? WH_OK : wh_err_set(err, WH_ENOMEM, 0, "out of memory");
+}
+
+/* The helper of host in the file at path, when there is one; else its "auths" entry. */
+static enum wh_code lookup_file(const char *path, const char *host, struct cli_creds *out, struct wh_err *err)
+{
+  WH_AUTOFREE char *helper = NULL;
+  WH_AUTOFREE char *server = NULL;
+  enum wh_code rc = cli_auth_helper_in(path, host, &helper, err);
+
+  if (rc == WH_OK) {
+    if ((server = cli_auth_server_url(host)) == NULL)
+      return wh_err_set(err, WH_ENOMEM, 0, "out of memory");
+    if ((rc = cli_credhelper_get(helper, server, out, err)) != WH_ENOTFOUND)
+      return rc == WH_OK ? rc : (wh_err_wrap(err, "\"%s\"", path), rc);
+  } else if (rc != WH_ENOTFOUND) {
+    return rc;
+  }
+  return cli_auth_lookup_in(path, host, out, err);
+}
+
 enum wh_code cli_auth_lookup(const char *host, struct cli_creds *out, struct wh_err *err)
 {
   WH_AUTOFREE char *mine = NULL;
@@ -260,13 +319,27 @@ enum wh_code cli_auth_lookup(const char *host, struct cli_creds *out, struct wh_
   enum wh_code rc = WH_ENOTFOUND;
 
   if (cli_auth_config_path(&mine, NULL) == WH_OK) {
-    rc = cli_auth_lookup_in(mine, host, out, err);
+    rc = lookup_file(mine, host, out, err);
     if (rc != WH_ENOTFOUND)
       return rc;
   }
   if (cli_auth_docker_path(&docker, NULL) == WH_OK)
-    rc = cli_auth_lookup_in(docker, host, out, err);
+    rc = lookup_file(docker, host, out, err);
   return rc;
+}
+
+enum wh_code cli_auth_helper(const char *host, char **out, struct wh_err *err)
+{
+  WH_AUTOFREE char *mine = NULL;
+  WH_AUTOFREE char *docker = NULL;
+  enum wh_code rc = WH_ENOTFOUND;
+
+  if (cli_auth_config_path(&mine, NULL) == WH_OK &&
+      (rc = cli_auth_helper_in(mine, host, out, err)) != WH_ENOTFOUND)
+    return rc;
+  if (cli_auth_docker_path(&docker, NULL) == WH_OK)
+    rc = cli_auth_helper_in(docker, host, out, err);
+  return rc == WH_OK || rc == WH_ENOTFOUND ? rc : (wh_err_wrap(err, "credential helper"), rc);
 }
 
 bool cli_auth_insecure(const char *host)

@@ -9,7 +9,14 @@
  * $DOCKER_CONFIG/config.json) is read too, never written. Keys of "auths"
  * are compared as hosts: "https://index.docker.io/v1/", "docker.io" and
  * "registry-1.docker.io" name the same registry, a scheme and a path are
- * ignored. Credential helpers (credsStore, credHelpers) are not supported.
+ * ignored. An entry's "identitytoken" is an identity (refresh) token.
+ *
+ * Credential helpers, as docker has them: "credHelpers": {HOST: NAME} names
+ * the helper of one registry, "credsStore": NAME the helper of all the
+ * others; docker-credential-NAME (credhelper.c) is then asked first (get),
+ * the file's "auths" entry only when the helper has nothing. Each file is
+ * looked at in turn (wharf's, then docker's). login stores and logout
+ * erases through the helper when one is configured for the registry.
  */
 #ifndef WH_CLI_AUTH_H
 #define WH_CLI_AUTH_H
@@ -23,8 +30,9 @@
 #define CLI_CONFIG_MAX (1024 * 1024) /* largest config.json read */
 
 struct cli_creds {
-  char *user; /* owned */
-  char *pass; /* owned; wiped on release */
+  char *user;    /* owned */
+  char *pass;    /* owned; wiped on release */
+  bool identity; /* user is "<token>": pass is an identity (refresh) token */
 };
 void cli_creds_release(struct cli_creds *c);
 
@@ -44,6 +52,27 @@ enum wh_code cli_auth_store(const char *path, const char *host, const char *user
                             struct wh_err *err);
 /* Removes host's entry from the file at path; WH_ENOTFOUND when absent. */
 enum wh_code cli_auth_erase(const char *path, const char *host, struct wh_err *err);
+/* The credential helper named for host in the file at path
+ * (credHelpers[host], else credsStore), malloc'd into *out. WH_ENOTFOUND
+ * when there is none (or no file). */
+enum wh_code cli_auth_helper_in(const char *path, const char *host, char **out, struct wh_err *err);
+/* Same, from wharf's file then docker's. */
+enum wh_code cli_auth_helper(const char *host, char **out, struct wh_err *err);
+/* The server name a helper is given for host: "https://index.docker.io/v1/"
+ * for docker.io, else the host ("127.0.0.1:5000"); malloc'd. */
+char *cli_auth_server_url(const char *host);
+
+/* ---- credhelper.c ---- */
+
+/* docker-credential-HELPER get|store|erase for server. get: WH_ENOTFOUND
+ * when the helper has nothing; a helper that is not installed is an error
+ * (WH_EINVALID, the message says so), as with docker. */
+enum wh_code cli_credhelper_get(const char *helper, const char *server, struct cli_creds *out,
+                                struct wh_err *err);
+enum wh_code cli_credhelper_store(const char *helper, const char *server, const char *user,
+                                  const char *secret, struct wh_err *err);
+enum wh_code cli_credhelper_erase(const char *helper, const char *server, struct wh_err *err);
+
 /* Whether wharf's config lists host in "insecure_registries". */
 bool cli_auth_insecure(const char *host);
 

@@ -22,11 +22,18 @@
 
 /* ---- global options and verbs ------------------------------------------ */
 
+/* --tls-verify: DEFAULT follows insecure_registries and loopback (docker's
+ * rules); VERIFY (--tls-verify[=true]) verifies every registry, loopback
+ * included; NOVERIFY (--tls-verify=false) is --insecure for every registry. */
+enum cli_tls_verify { CLI_TLS_DEFAULT = 0, CLI_TLS_VERIFY, CLI_TLS_NOVERIFY };
+
 struct cli_opts {
-  const char *root; /* store root (not owned: argv, env or a static buffer) */
-  bool quiet;       /* --quiet: only the final result on stdout */
-  bool insecure;    /* --insecure: plain HTTP for every registry */
-  bool tty;         /* stderr is a terminal (progress lines redraw) */
+  const char *root;               /* store root (not owned: argv, env or a static buffer) */
+  bool quiet;                     /* --quiet: only the final result on stdout */
+  bool insecure;                  /* --insecure: HTTPS unverified, then plain HTTP, for every registry */
+  bool tty;                       /* stderr is a terminal (progress lines redraw) */
+  enum cli_tls_verify tls_verify; /* --tls-verify */
+  const char *cert_dir; /* --cert-dir: CA (*.crt) and client cert (*.cert + *.key); argv, not owned */
 };
 
 struct cli_verb {
@@ -51,6 +58,12 @@ int cli_cmd_copy(const struct cli_opts *o, int argc, char **argv);
 int cli_cmd_save(const struct cli_opts *o, int argc, char **argv);
 int cli_cmd_load(const struct cli_opts *o, int argc, char **argv);
 int cli_cmd_prune(const struct cli_opts *o, int argc, char **argv);
+int cli_cmd_run(const struct cli_opts *o, int argc, char **argv);
+int cli_cmd_ps(const struct cli_opts *o, int argc, char **argv);
+int cli_cmd_stop(const struct cli_opts *o, int argc, char **argv);
+int cli_cmd_rm(const struct cli_opts *o, int argc, char **argv);
+int cli_cmd_logs(const struct cli_opts *o, int argc, char **argv);
+int cli_cmd_exec(const struct cli_opts *o, int argc, char **argv);
 
 /* The verb named name, or NULL. */
 const struct cli_verb *cli_verb_find(const char *name);
@@ -154,8 +167,10 @@ void cli_platform_format(const struct cli_platform *p, char *out, size_t size);
 /* ---- progress (progress.c) ----------------------------------------------- */
 
 struct cli_progress;
-/* quiet: nothing at all; tty: one redrawn line per item; else one line per
- * finished item ("pulled sha256:... (12.3 MiB)"). running: the state word
+/* quiet: nothing at all; tty: one redrawn line per item; else one line when
+ * an item's bytes start moving ("downloading sha256:... (12.3 MiB)") and one
+ * when it is over ("pulled sha256:... (12.3 MiB)"; "exists" and "mounted"
+ * items get that line only, "failed" ones none). running: the state word
  * of an unfinished item ("downloading"), static. NULL on ENOMEM. */
 struct cli_progress *cli_progress_new(const struct cli_opts *o, const char *running);
 void cli_progress_free(struct cli_progress *p); /* final redraw; NULL no-op */

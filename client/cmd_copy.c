@@ -2,9 +2,13 @@
  *
  *   GET SOURCE's manifest (verified) -> image: relay its config and layers
  *   (relay.c), PUT the exact bytes under DESTINATION's reference;
- *   index + --all: every child image the same way (by digest), then the
- *   index's exact bytes; index without --all: only the chosen platform's
+ *   index + --all: every child image the same way (by digest; an index
+ *   among them recursively, one level of nesting), then the index's exact
+ *   bytes; index without --all: only the chosen platform's
  *   image, put under DESTINATION's reference (what skopeo copy does).
+ *
+ *   --referrers: after each manifest copied, the manifests the source's
+ *   referrers API lists for it (signatures, SBOMs), and theirs.
  *
  * Invariants: the local store is never opened; bytes are never changed, so
  * digests are preserved; the destination sees a manifest only after every
@@ -29,7 +33,14 @@ struct copy {
   struct cli_progress *p;
   const char *platform;
   bool all;
+  bool referrers; /* --referrers */
+  int ref_depth;  /* referrers of referrers being copied */
 };
+
+#define REFERRERS_MAX_DEPTH 2 /* an SBOM and a signature of that SBOM */
+#define NO_REFERRERS "{\"schemaVersion\":2,\"manifests\":[]}"
+
+static enum wh_code copy_referrers(struct copy *c, const struct wh_digest *subject, struct wh_err *err);
 
 /* Where the copy goes: DESTINATION's tag, else SOURCE's, else the digest. */
 static const char *dst_reference(const struct copy *c, const struct wh_digest *d)
@@ -58,13 +69,17 @@ static enum wh_code copy_image(struct copy *c, const struct cli_remote_manifest 
   if (rc != WH_OK)
     return rc;
   cli_progress_flush(c->p);
-  return cli_remote_manifest_put(c->rd, c->to->path, reference, m->body.data, m->body.len, p->media_type,
-                                 &m->digest, err);
+  rc = cli_remote_manifest_put(c->rd, c->to->path, reference, m->body.data, m->body.len, p->media_type,
+                               &m->digest, err);
+  return rc == WH_OK && c->referrers ? copy_referrers(c, &m->digest, err) : rc;
 }
 
-/* The child image d of an index, fetched and verified against d. */
-static enum wh_code get_child(struct copy *c, const struct wh_descriptor *d, struct cli_remote_manifest *out,
-                              struct wh_err *err)
+#define COPY_MAX_DEPTH 2 /* index -> index -> image */
+
+/* Child d of an index, fetched and verified against d; an index only when
+ * allowed. */
+static enum wh_code get_child(struct copy *c, const struct wh_descriptor *d, bool index_ok,
+                              struct cli_remote_manifest *out, struct wh_err *err)
 {
   enum wh_code rc;
 
@@ -74,26 +89,88 @@ static enum wh_code get_child(struct copy *c, const struct wh_descriptor *d, str
   if ((rc = cli_remote_manifest_get(c->rs, c->from->path, d->digest.str, &d->digest, (int64_t)d->size, out,
                                     err)) != WH_OK)
     return rc;
-  if (out->parsed.kind != WH_MANIFEST_IMAGE)
-    return wh_err_set(err, WH_EUNSUPPORTED, 0, "manifest %s: an index inside an index", d->digest.str);
+  if (out->parsed.kind != WH_MANIFEST_IMAGE && !index_ok)
+    return wh_err_set(err, WH_EUNSUPPORTED, 0, "manifest %s: indexes nested too deep", d->digest.str);
   return WH_OK;
 }
 
-static enum wh_code copy_all(struct copy *c, const struct cli_remote_manifest *idx, struct wh_err *err)
+/* Every child of idx (an index among them recursively), then idx's exact
+ * bytes under reference. */
+static enum wh_code copy_index(struct copy *c, const struct cli_remote_manifest *idx, const char *reference,
+                               int depth, struct wh_err *err)
 {
   enum wh_code rc = WH_OK;
 
   for (size_t i = 0; i < idx->parsed.n_manifests && rc == WH_OK; i++) {
     const struct wh_descriptor *d = &idx->parsed.manifests[i];
     struct cli_remote_manifest child = {0};
-    if ((rc = get_child(c, d, &child, err)) == WH_OK)
-      rc = copy_image(c, &child, d->digest.str, err);
+    if ((rc = get_child(c, d, depth + 1 < COPY_MAX_DEPTH, &child, err)) == WH_OK)
+      rc = child.parsed.kind == WH_MANIFEST_INDEX ? copy_index(c, &child, d->digest.str, depth + 1, err)
+                                                  : copy_image(c, &child, d->digest.str, err);
     cli_remote_manifest_release(&child);
   }
   if (rc != WH_OK)
     return rc;
-  return cli_remote_manifest_put(c->rd, c->to->path, dst_reference(c, &idx->digest), idx->body.data,
-                                 idx->body.len, idx->parsed.media_type, &idx->digest, err);
+  rc = cli_remote_manifest_put(c->rd, c->to->path, reference, idx->body.data, idx->body.len,
+                               idx->parsed.media_type, &idx->digest, err);
+  return rc == WH_OK && c->referrers ? copy_referrers(c, &idx->digest, err) : rc;
+}
+
+/* GET the source's referrers list of subject (an index of descriptors) into
+ * out; an empty one when the source has no referrers API (404). */
+static enum wh_code referrers_of(struct copy *c, const struct wh_digest *subject, struct wh_manifest *out,
+                                 struct wh_err *err)
+{
+  struct cli_req q;
+  char scope[WH_NAME_MAX + 32];
+  enum wh_code rc;
+
+  cli_req_init(&q, "GET");
+  cli_scope(c->from->path, false, scope, sizeof(scope));
+  q.accept = WH_MT_OCI_INDEX;
+  q.max_body = WH_MANIFEST_MAX;
+  if ((rc = cli_req_set_url(&q, err, "/v2/%s/referrers/%s", c->from->path, subject->str)) == WH_OK &&
+      (rc = cli_req_set_scope(&q, scope, err)) == WH_OK && (rc = cli_registry_do(c->rs, &q, err)) == WH_OK) {
+    if (q.status == 404)
+      rc = wh_manifest_parse(NO_REFERRERS, strlen(NO_REFERRERS), WH_MT_OCI_INDEX, out, err);
+    else if (q.status != 200)
+      rc = cli_req_status_err(&q, "referrers", err);
+    else
+      rc = wh_manifest_parse(q.resp.data ? q.resp.data : "", q.resp.len, WH_MT_OCI_INDEX, out, err);
+  }
+  if (rc != WH_OK)
+    wh_err_wrap(err, "referrers of %s", subject->str);
+  cli_req_release(&q);
+  return rc;
+}
+
+/* Copies every manifest the source lists as a referrer of subject (an
+ * SBOM, a signature: image manifests whose subject it is), blobs first,
+ * by digest; their own referrers too, REFERRERS_MAX_DEPTH deep. */
+static enum wh_code copy_referrers(struct copy *c, const struct wh_digest *subject, struct wh_err *err)
+{
+  struct wh_manifest list;
+  enum wh_code rc;
+
+  if (c->ref_depth >= REFERRERS_MAX_DEPTH)
+    return WH_OK;
+  if ((rc = referrers_of(c, subject, &list, err)) != WH_OK)
+    return rc;
+  c->ref_depth++;
+  for (size_t i = 0; i < list.n_manifests && rc == WH_OK; i++) {
+    const struct wh_descriptor *d = &list.manifests[i];
+    struct cli_remote_manifest m = {0};
+    if ((rc = get_child(c, d, false, &m, err)) == WH_OK &&
+        (m.parsed.subject == NULL || !wh_digest_eq(&m.parsed.subject->digest, subject)))
+      rc = wh_err_set(err, WH_EINVALID, 0, "referrer %s does not name %s as its subject", d->digest.str,
+                      subject->str);
+    if (rc == WH_OK)
+      rc = copy_image(c, &m, d->digest.str, err);
+    cli_remote_manifest_release(&m);
+  }
+  c->ref_depth--;
+  wh_manifest_release(&list);
+  return rc;
 }
 
 static enum wh_code copy_one_platform(struct copy *c, const struct cli_remote_manifest *idx,
@@ -111,7 +188,7 @@ static enum wh_code copy_one_platform(struct copy *c, const struct cli_remote_ma
   if (rc == WH_OK)
     rc = cli_platform_pick(&idx->parsed, &want, &i, err);
   if (rc == WH_OK)
-    rc = get_child(c, &idx->parsed.manifests[i], &child, err);
+    rc = get_child(c, &idx->parsed.manifests[i], false, &child, err);
   if (rc == WH_OK && c->to->has_digest && !wh_digest_eq(&c->to->digest, &child.digest))
     rc = wh_err_set(err, WH_EDIGEST, 0, "the destination names %s, the copy is %s", c->to->digest.str,
                     child.digest.str);
@@ -136,7 +213,7 @@ static enum wh_code run_copy(struct copy *c, struct wh_digest *out, struct wh_er
       rc = wh_err_set(err, WH_EDIGEST, 0, "the destination names %s, the copy is %s", c->to->digest.str,
                       top.digest.str);
     else if (top.parsed.kind == WH_MANIFEST_INDEX)
-      rc = copy_all(c, &top, err);
+      rc = copy_index(c, &top, dst_reference(c, &top.digest), 0, err);
     else
       rc = copy_image(c, &top, dst_reference(c, &top.digest), err);
     if (rc == WH_OK)
@@ -150,14 +227,14 @@ static enum wh_code run_copy(struct copy *c, struct wh_digest *out, struct wh_er
  * credentials and tokens, mounts); else two sharing one multi handle. */
 static enum wh_code open_registries(struct copy *c, struct wh_err *err)
 {
-  enum wh_code rc = cli_registry_new(c->to->domain, c->o->insecure, &c->rd, err);
+  enum wh_code rc = cli_registry_open(c->o, c->to->domain, &c->rd, err);
 
   if (rc != WH_OK)
     return rc;
   if (strcmp(c->from->domain, c->to->domain) == 0) {
     c->rs = c->rd;
   } else {
-    if ((rc = cli_registry_new(c->from->domain, c->o->insecure, &c->rs, err)) != WH_OK)
+    if ((rc = cli_registry_open(c->o, c->from->domain, &c->rs, err)) != WH_OK)
       return rc;
     cli_registry_share(c->rs, c->rd);
     if ((rc = cli_registry_ping(c->rs, err)) != WH_OK)
@@ -168,6 +245,7 @@ static enum wh_code open_registries(struct copy *c, struct wh_err *err)
 
 static const struct option copy_opts[] = {
     {"all", no_argument, NULL, 'a'},
+    {"referrers", no_argument, NULL, 'r'},
     {"platform", required_argument, NULL, 'P'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -190,11 +268,13 @@ int cli_cmd_copy(const struct cli_opts *o, int argc, char **argv)
   int opt, status = 0;
 
   optind = 0;
-  while ((opt = getopt_long(argc, argv, "+ah", copy_opts, NULL)) != -1) {
+  while ((opt = getopt_long(argc, argv, "+arh", copy_opts, NULL)) != -1) {
     if (opt == 'h')
       return cli_help("copy");
     if (opt == 'a')
       c.all = true;
+    else if (opt == 'r')
+      c.referrers = true;
     else if (opt == 'P')
       c.platform = optarg;
     else

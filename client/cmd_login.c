@@ -2,7 +2,8 @@
  *
  * The credentials are checked against HOST's /v2/ first (Basic, or a token
  * fetched with them from the realm the registry names) and saved only when
- * they work, in wharf's config.json (auth.c: mode 0600, atomic). Without -p
+ * they work: through the credential helper configured for HOST (credHelpers,
+ * credsStore), else in wharf's config.json (auth.c: mode 0600, atomic). Without -p
  * or --password-stdin the password is asked on the terminal, not echoed.
  * Passwords are wiped from memory after use.
  */
@@ -60,6 +61,23 @@ static enum wh_code prompt(const char *label, bool secret, char *out, size_t siz
   return rc;
 }
 
+/* Through the registry's credential helper when one is configured, else into wharf's file. */
+static enum wh_code save(const char *path, const char *host, const char *user, const char *pass,
+                         struct wh_err *err)
+{
+  WH_AUTOFREE char *helper = NULL;
+  WH_AUTOFREE char *server = NULL;
+  enum wh_code rc = cli_auth_helper(host, &helper, err);
+
+  if (rc == WH_ENOTFOUND)
+    return cli_auth_store(path, host, user, pass, err);
+  if (rc != WH_OK)
+    return rc;
+  if ((server = cli_auth_server_url(host)) == NULL)
+    return wh_err_set(err, WH_ENOMEM, 0, "out of memory");
+  return cli_credhelper_store(helper, server, user, pass, err);
+}
+
 struct login_args {
   const char *user, *pass;
   bool pass_stdin;
@@ -87,10 +105,10 @@ static enum wh_code login(const struct cli_opts *o, const struct login_args *a, 
   if (rc == WH_OK && (user[0] == '\0' || pass[0] == '\0'))
     rc = wh_err_set(err, WH_EINVALID, 0, "empty user name or password");
   if (rc == WH_OK && (rc = cli_auth_config_path(&path, err)) == WH_OK &&
-      (rc = cli_registry_new(host, o->insecure, &r, err)) == WH_OK &&
+      (rc = cli_registry_open(o, host, &r, err)) == WH_OK &&
       (rc = cli_registry_set_creds(r, user, pass, err)) == WH_OK &&
       (rc = cli_registry_verify_creds(r, err)) == WH_OK)
-    rc = cli_auth_store(path, host, user, pass, err);
+    rc = save(path, host, user, pass, err);
   explicit_bzero(pass, sizeof(pass));
   cli_registry_free(r);
   return rc;

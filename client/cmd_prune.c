@@ -5,7 +5,8 @@
  * store_upload_purge (downloads abandoned for longer than the grace
  * period), then store_gc (blobs no manifest is or names: layers and
  * configs of removed images, of tags that moved on, of pulls that never
- * finished). Images themselves, tagged or not, are never removed here
+ * finished), then the layer cache of `wharf run` (unpacked layers whose
+ * blob is gone and that no container uses). Images themselves, tagged or not, are never removed here
  * (that is `wharf rmi`).
  *
  * Invariants: safe beside other wharf processes on the same store (see
@@ -19,6 +20,7 @@
 #include <string.h>
 
 #include "client/cli.h"
+#include "client/run.h"
 #include "common/fsutil.h"
 
 #define GRACE_DEFAULT 3600
@@ -52,13 +54,18 @@ static enum wh_code prune(const struct cli_opts *o, const struct prune_args *a, 
   if (rc == WH_OK)
     rc = store_gc(s, a->grace, a->dry_run ? STORE_GC_DRY_RUN : 0, a->dry_run ? NULL : on_removed, (void *)o,
                   &rep, err);
+  uint64_t layers = 0, layer_bytes = 0;
+  if (rc == WH_OK)
+    rc = cli_layer_cache_prune(s, o->root, a->dry_run, &layers, &layer_bytes, err);
   if (rc == WH_OK) {
+    rep.bytes_removed += layer_bytes;
     cli_human_size(rep.bytes_removed, human, sizeof(human));
     if (o->quiet)
       printf("%llu\n", (unsigned long long)rep.bytes_removed);
     else
-      printf("%s %llu blob%s (%s), %llu unfinished download%s\n", a->dry_run ? "would remove" : "removed",
-             (unsigned long long)rep.blobs_removed, rep.blobs_removed == 1 ? "" : "s", human,
+      printf("%s %llu blob%s and %llu unpacked layer%s (%s), %llu unfinished download%s\n",
+             a->dry_run ? "would remove" : "removed", (unsigned long long)rep.blobs_removed,
+             rep.blobs_removed == 1 ? "" : "s", (unsigned long long)layers, layers == 1 ? "" : "s", human,
              (unsigned long long)sessions, sessions == 1 ? "" : "s");
   }
   store_free(s);

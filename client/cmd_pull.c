@@ -1,9 +1,10 @@
 /* client/cmd_pull.c - `wharf pull [--platform P] REF`.
  *
  *   resolve REF -> GET manifest (verified) -> index? pick the platform's
- *   child, GET it (verified against its descriptor) -> fetch the missing
+ *   child (or, when none fits, look one level down into the indexes among
+ *   its children), GET it (verified against its descriptor) -> fetch the missing
  *   config and layers in parallel (fetch.c) -> store the image manifest,
- *   then the index, with the tag.
+ *   then a nested index it came through, then the index, with the tag.
  *
  * No /v2/ ping first: the manifest request learns the auth scheme from
  * its own 401, which the driver answers (registry.c), so a ping would only
@@ -69,31 +70,74 @@ static enum wh_code fetch_image(struct pull *pl, const struct cli_remote_manifes
   return cli_fetch_blobs(pl->r, pl->s, pl->o->root, pl->ref->path, pl->ref->repo, w, n, pl->p, err);
 }
 
-/* The image of index top for the wanted platform. */
-static enum wh_code resolve_child(struct pull *pl, const struct cli_remote_manifest *top,
-                                  struct cli_remote_manifest *img, struct wh_err *err)
+/* Descriptor d of an index, fetched and verified against it. */
+static enum wh_code get_desc(struct pull *pl, const struct wh_descriptor *d, struct cli_remote_manifest *out,
+                             struct wh_err *err)
 {
-  const struct wh_descriptor *d;
-  size_t i;
-  enum wh_code rc;
-
-  if ((rc = cli_platform_pick(&top->parsed, &pl->plat, &i, err)) != WH_OK)
-    return rc;
-  d = &top->parsed.manifests[i];
   if (d->size > WH_MANIFEST_MAX)
     return wh_err_set(err, WH_ETOOBIG, 0, "manifest %s: %llu bytes is over the limit", d->digest.str,
                       (unsigned long long)d->size);
-  if ((rc = cli_remote_manifest_get(pl->r, pl->ref->path, d->digest.str, &d->digest, (int64_t)d->size, img,
-                                    err)) != WH_OK)
+  return cli_remote_manifest_get(pl->r, pl->ref->path, d->digest.str, &d->digest, (int64_t)d->size, out, err);
+}
+
+/* The image manifest of idx for the wanted platform, one of its children. */
+static enum wh_code pick_image(struct pull *pl, const struct wh_manifest *idx,
+                               struct cli_remote_manifest *img, struct wh_err *err)
+{
+  size_t i;
+  enum wh_code rc;
+
+  if ((rc = cli_platform_pick(idx, &pl->plat, &i, err)) != WH_OK ||
+      (rc = get_desc(pl, &idx->manifests[i], img, err)) != WH_OK)
     return rc;
   if (img->parsed.kind != WH_MANIFEST_IMAGE)
-    return wh_err_set(err, WH_EUNSUPPORTED, 0, "manifest %s: an index inside an index", d->digest.str);
+    return wh_err_set(err, WH_EUNSUPPORTED, 0, "manifest %s: indexes nested too deep",
+                      idx->manifests[i].digest.str);
   return WH_OK;
+}
+
+static bool is_index_type(const char *mt)
+{
+  return strcmp(mt, WH_MT_OCI_INDEX) == 0 || strcmp(mt, WH_MT_DOCKER_LIST) == 0;
+}
+
+/* The image of index top for the wanted platform: a child of top, else a
+ * child of an index among top's children (one level of nesting; *mid then
+ * holds that index). */
+static enum wh_code resolve_child(struct pull *pl, const struct cli_remote_manifest *top,
+                                  struct cli_remote_manifest *img, struct cli_remote_manifest *mid,
+                                  struct wh_err *err)
+{
+  const struct wh_manifest *t = &top->parsed;
+  struct wh_err first = {0};
+  size_t i;
+  enum wh_code rc;
+
+  if ((rc = cli_platform_pick(t, &pl->plat, &i, &first)) == WH_OK) {
+    if ((rc = get_desc(pl, &t->manifests[i], img, err)) != WH_OK || img->parsed.kind == WH_MANIFEST_IMAGE)
+      return rc;
+    *mid = *img; /* the platform's entry is an index itself: pick inside it */
+    memset(img, 0, sizeof(*img));
+    return pick_image(pl, &mid->parsed, img, err);
+  }
+  for (i = 0; i < t->n_manifests; i++) {
+    if (!is_index_type(t->manifests[i].media_type))
+      continue;
+    if ((rc = get_desc(pl, &t->manifests[i], mid, err)) != WH_OK)
+      return rc;
+    if (mid->parsed.kind == WH_MANIFEST_INDEX &&
+        (rc = pick_image(pl, &mid->parsed, img, err)) != WH_ENOTFOUND)
+      return rc;
+    cli_remote_manifest_release(mid);
+    memset(mid, 0, sizeof(*mid));
+  }
+  *err = first;
+  return WH_ENOTFOUND;
 }
 
 static enum wh_code pull(struct pull *pl, struct wh_digest *out, struct wh_err *err)
 {
-  struct cli_remote_manifest top = {0}, child = {0};
+  struct cli_remote_manifest top = {0}, mid = {0}, child = {0};
   const struct cli_remote_manifest *img = &top;
   const struct cli_ref *ref = pl->ref;
   enum wh_code rc;
@@ -103,18 +147,21 @@ static enum wh_code pull(struct pull *pl, struct wh_digest *out, struct wh_err *
   if (rc == WH_ENETWORK) /* the first request: say which registry (no ping did) */
     wh_err_wrap(err, "registry %s", cli_registry_base(pl->r));
   if (rc == WH_OK && top.parsed.kind == WH_MANIFEST_INDEX) {
-    rc = resolve_child(pl, &top, &child, err);
+    rc = resolve_child(pl, &top, &child, &mid, err);
     img = &child;
   }
   if (rc == WH_OK)
     rc = fetch_image(pl, img, err);
   if (rc == WH_OK && img == &child)
     rc = store_put(pl, &child, NULL, 0, err);
+  if (rc == WH_OK && mid.has_parsed)
+    rc = store_put(pl, &mid, NULL, STORE_MANIFEST_SPARSE_INDEX, err);
   if (rc == WH_OK)
     rc = store_put(pl, &top, ref->tag, img == &child ? STORE_MANIFEST_SPARSE_INDEX : 0, err);
   if (rc == WH_OK)
     *out = top.digest;
   cli_remote_manifest_release(&child);
+  cli_remote_manifest_release(&mid);
   cli_remote_manifest_release(&top);
   return rc;
 }
@@ -149,8 +196,7 @@ int cli_cmd_pull(const struct cli_opts *o, int argc, char **argv)
   if (cli_ref_parse(argv[optind], 0, &ref, &err) != WH_OK)
     return cli_fail("pull", argv[optind], &err);
   pl.ref = &ref;
-  if (cli_store_open(o, &pl.s, &err) != WH_OK ||
-      cli_registry_new(ref.domain, o->insecure, &pl.r, &err) != WH_OK ||
+  if (cli_store_open(o, &pl.s, &err) != WH_OK || cli_registry_open(o, ref.domain, &pl.r, &err) != WH_OK ||
       (pl.p = cli_progress_new(o, "downloading")) == NULL || pull(&pl, &d, &err) != WH_OK) {
     cli_progress_free(pl.p);
     pl.p = NULL;

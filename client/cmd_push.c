@@ -2,7 +2,8 @@
  *
  *   local manifest REF -> image: push its config and layers (upload.c),
  *   then PUT the manifest's exact bytes and media type;
- *   index: every child image first (by digest), then the index.
+ *   index: every child first (by digest; an index among them the same
+ *   way, one level of nesting), then the index.
  *
  * Invariants: the registry sees a manifest only after everything it
  * references was accepted; an index whose children are not all stored
@@ -36,7 +37,7 @@ static enum wh_code push_blobs_of(struct push *ps, const struct wh_manifest *m, 
   w[n++] = (struct cli_blob_want){.d = &m->config, .kind = "config"};
   for (size_t i = 0; i < m->n_layers; i++)
     w[n++] = (struct cli_blob_want){.d = &m->layers[i], .kind = "layer"};
-  return cli_push_blobs(ps->r, ps->s, ps->ref->repo, ps->ref->path, w, n, ps->p, err);
+  return cli_push_blobs(ps->r, ps->s, ps->o->root, ps->ref->repo, ps->ref->path, w, n, ps->p, err);
 }
 
 static enum wh_code put_manifest(struct push *ps, const struct cli_manifest *m, const char *reference,
@@ -46,8 +47,12 @@ static enum wh_code put_manifest(struct push *ps, const struct cli_manifest *m, 
                                  &m->digest, err);
 }
 
+#define PUSH_MAX_DEPTH 2 /* index -> index -> image */
+
+/* Every child of idx first (an image: its blobs, then its manifest; an
+ * index: the same, recursively), then idx itself under reference. */
 static enum wh_code push_index(struct push *ps, const struct cli_manifest *idx, const char *reference,
-                               struct wh_err *err)
+                               int depth, struct wh_err *err)
 {
   const struct wh_manifest *m = &idx->parsed;
   enum wh_code rc = WH_OK;
@@ -61,11 +66,11 @@ static enum wh_code push_index(struct push *ps, const struct cli_manifest *idx, 
                         "index child %s is not stored locally (pulled for one platform only?)", d->str);
       break;
     }
-    if (child.parsed.kind != WH_MANIFEST_IMAGE)
-      rc = wh_err_set(err, WH_EUNSUPPORTED, 0, "manifest %s: an index inside an index", d->str);
-    if (rc == WH_OK)
-      rc = push_blobs_of(ps, &child.parsed, err);
-    if (rc == WH_OK)
+    if (child.parsed.kind == WH_MANIFEST_INDEX && depth >= PUSH_MAX_DEPTH - 1)
+      rc = wh_err_set(err, WH_EUNSUPPORTED, 0, "manifest %s: indexes nested too deep", d->str);
+    else if (child.parsed.kind == WH_MANIFEST_INDEX)
+      rc = push_index(ps, &child, d->str, depth + 1, err);
+    else if ((rc = push_blobs_of(ps, &child.parsed, err)) == WH_OK)
       rc = put_manifest(ps, &child, d->str, err);
     cli_manifest_release(&child);
   }
@@ -82,7 +87,7 @@ static enum wh_code push_one(struct push *ps, const char *reference, struct wh_d
   if (rc != WH_OK)
     return rc;
   if (m.parsed.kind == WH_MANIFEST_INDEX)
-    rc = push_index(ps, &m, reference, err);
+    rc = push_index(ps, &m, reference, 0, err);
   else if ((rc = push_blobs_of(ps, &m.parsed, err)) == WH_OK)
     rc = put_manifest(ps, &m, reference, err);
   if (rc == WH_OK) {
@@ -194,8 +199,7 @@ int cli_cmd_push(const struct cli_opts *o, int argc, char **argv)
   if (cli_ref_parse(argv[optind], all ? CLI_REF_NO_TAG : 0, &ref, &err) != WH_OK)
     return cli_fail("push", argv[optind], &err);
   ps.ref = &ref;
-  if (cli_store_open(o, &ps.s, &err) != WH_OK ||
-      cli_registry_new(ref.domain, o->insecure, &ps.r, &err) != WH_OK ||
+  if (cli_store_open(o, &ps.s, &err) != WH_OK || cli_registry_open(o, ref.domain, &ps.r, &err) != WH_OK ||
       (ps.p = cli_progress_new(o, "uploading")) == NULL || run(&ps, all, &err) != WH_OK) {
     cli_progress_free(ps.p);
     ps.p = NULL;

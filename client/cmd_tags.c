@@ -167,7 +167,7 @@ static enum wh_code list_remote(const struct cli_opts *o, const struct cli_ref *
 
   if (url == NULL)
     return wh_err_set(err, WH_ENOMEM, 0, "out of memory");
-  if ((rc = cli_registry_new(ref->domain, o->insecure, &r, err)) == WH_OK)
+  if ((rc = cli_registry_open(o, ref->domain, &r, err)) == WH_OK)
     rc = cli_registry_ping(r, err);
   while (rc == WH_OK && url != NULL) {
     struct page p = {.after = by_last ? prev_last : NULL};

@@ -30,9 +30,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
-#include <archive.h>
-#include <archive_entry.h>
-
+#include "client/archive-lazy.h"
 #include "client/extract-int.h"
 #include "common/cleanup.h"
 #include "common/fsutil.h"
@@ -862,6 +860,8 @@ enum wh_code cli_extract_layer(int fd, int rootfd, const struct cli_extract_opts
   struct xstream *s = NULL;
   enum wh_code rc;
 
+  if ((rc = cli_archive_load(err)) != WH_OK)
+    return rc;
   if (o == NULL) {
     cli_extract_opts_init(&defaults);
     x.o = o = &defaults;

@@ -327,6 +327,8 @@ static enum wh_code settle(struct fetch *f, bool *again, struct wh_err *err)
 
   *again = false;
   snprintf(what, sizeof(what), "%s %s", f->kind, f->d->digest.str);
+  if (q->rc == WH_EDIGEST) /* refused by on_headers or sink: the message names the blob */
+    return (*err = q->err, q->rc);
   if (q->rc != WH_OK || (q->status != 200 && q->status != 206))
     return cli_req_status_err(q, what, err);
   if (have < f->d->size && f->shorts++ < SHORT_RETRIES) {
@@ -366,6 +368,8 @@ static enum wh_code settle_small(struct fetch *f, struct wh_err *err)
   if (q->rc == WH_ETOOBIG)
     return wh_err_set(err, WH_EDIGEST, 0, "%s: size mismatch (the registry sends more than %llu bytes)", what,
                       (unsigned long long)f->d->size);
+  if (q->rc == WH_EDIGEST) /* refused by on_headers: the message names the blob */
+    return (*err = q->err, q->rc);
   if (q->rc != WH_OK || q->status != 200)
     return cli_req_status_err(q, what, err);
   if (q->resp.len != f->d->size)

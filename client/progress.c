@@ -4,7 +4,11 @@
  *   --quiet        nothing;
  *   a terminal     one line per item, redrawn in place at most every
  *                  REDRAW_MS: label, state, bytes done / total, rate, ETA;
- *   anything else  one line per finished item: "pulled sha256:... (12.3 MiB)".
+ *   anything else  for an item whose bytes move, one line when they start
+ *                  and one when it is over: "downloading sha256:... (12.3 MiB)",
+ *                  "pulled sha256:... (12.3 MiB)"; one line for an item
+ *                  skipped ("exists", "mounted"); none for a failed one (the
+ *                  verb's error line says it).
  * Invariants: only this file writes progress; the terminal block is always
  * n_drawn lines high and the cursor sits just below it between redraws.
  */
@@ -25,6 +29,7 @@ struct item {
   uint64_t total, done;
   const char *status; /* NULL while running; static string */
   int64_t start_ms, end_ms;
+  bool started; /* line-based mode: its "started" line is out */
 };
 
 struct cli_progress {
@@ -92,10 +97,25 @@ size_t cli_progress_add(struct cli_progress *p, const char *label, uint64_t tota
   return p->n++;
 }
 
+/* The line-based mode's "started" line, once per item. */
+static void say_started(struct cli_progress *p, struct item *it)
+{
+  char size[32];
+
+  if (it->started || p->quiet || p->tty)
+    return;
+  it->started = true;
+  cli_human_size(it->total, size, sizeof(size));
+  fprintf(stderr, "%s %s (%s)\n", p->running, it->label, size);
+}
+
 void cli_progress_set(struct cli_progress *p, size_t i, uint64_t done)
 {
-  if (p && i < p->n)
-    p->items[i].done = done;
+  if (p == NULL || i >= p->n)
+    return;
+  p->items[i].done = done;
+  if (done > 0)
+    say_started(p, &p->items[i]);
 }
 
 /* "sha256:0123456789ab" - enough to tell layers apart on one line */
@@ -157,6 +177,11 @@ void cli_progress_finish(struct cli_progress *p, size_t i, const char *status)
     redraw(p);
     return;
   }
+  if (strcmp(status, "failed") == 0)
+    return; /* the verb's one error line says what failed */
+  /* bytes moved: a "started" line first; nothing moved (exists, mounted): one line */
+  if (strcmp(status, "exists") != 0 && strcmp(status, "mounted") != 0)
+    say_started(p, it);
   cli_human_size(it->total, size, sizeof(size));
   fprintf(stderr, "%s %s (%s)\n", status, it->label, size);
 }

@@ -28,10 +28,27 @@ struct cli_token {
   int64_t expires_ms;
 };
 
+enum cli_probe { CLI_PROBE_NONE = 0, CLI_PROBE_HTTPS_FIRST, CLI_PROBE_HTTP_FIRST };
+
+/* TLS settings of a registry (tls.c). */
+struct cli_tls {
+  bool noverify;    /* certificates not checked (an insecure registry) */
+  struct wh_buf ca; /* owned: extra CA PEM (system bundle first), empty: none */
+  char *cert, *key; /* owned: client certificate and key paths, or NULL */
+};
+
 struct cli_registry {
   char *domain; /* owned: as the user wrote it (credential lookups) */
   char *base;   /* owned: "scheme://host[:port]" */
   bool plain_http;
+  /* An insecure registry: unverified HTTPS then plain HTTP (docker's
+   * rule), or for a loopback host plain HTTP then unverified HTTPS. The
+   * first transport failure before any answer (for HTTP first, also a 400:
+   * HTTP sent to a TLS port) switches base to the other scheme for good;
+   * probing: no answer on the first scheme seen yet. */
+  enum cli_probe probe_order;
+  bool probing;
+  struct cli_tls tls;
   struct cli_creds creds;  /* owned, may be empty */
   struct cli_challenge ch; /* what the registry asked for (scheme NONE: nothing yet) */
   struct cli_token tokens[CLI_TOKEN_CACHE];
@@ -67,6 +84,15 @@ void cli_curl_common(CURL *e);
 bool cli_host_is_loopback(const char *host);
 /* The host part of "host[:port]" / "[v6]:port" into out. */
 void cli_domain_host(const char *domain, char *out, size_t size);
+
+/* ---- tls.c ---- */
+
+/* Loads the certificates for domain (cert_dir: --cert-dir, may be NULL);
+ * t->noverify starts false. */
+enum wh_code cli_tls_load(struct cli_tls *t, const char *domain, const char *cert_dir, struct wh_err *err);
+void cli_tls_release(struct cli_tls *t);
+/* Sets t's options on e (after cli_curl_common); t must outlive e's transfers. */
+void cli_tls_apply(const struct cli_tls *t, CURL *e);
 
 /* ---- token.c ---- */
 

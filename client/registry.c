@@ -21,7 +21,12 @@
  *    such as a pre-signed URL may have expired);
  *  - a paused transfer (sink_wait, source) is unpaused only from the run
  *    loop, never from inside a libcurl callback, and only after someone
- *    asked (cli_req_resume); a streamed body is never sent twice.
+ *    asked (cli_req_resume); a streamed body is never sent twice;
+ *  - an insecure registry switches scheme at most once, on the first
+ *    transport failure (or, trying plain HTTP first on loopback, a 400)
+ *    before any answer; certificates go unchecked only for such a registry
+ *    and only for its own origin: a redirect to another origin (blob
+ *    storage) gets the system's CAs and checks, and no client certificate.
  */
 #include "config.h"
 
@@ -458,6 +463,8 @@ static enum wh_code xfer_start(struct cli_xfer *x, struct wh_err *err)
     return rc;
   curl_easy_reset(x->easy);
   cli_curl_common(x->easy);
+  if (same_origin(x->cur_url, x->r->base)) /* not to blob storage a redirect points at */
+    cli_tls_apply(&x->r->tls, x->easy);
   curl_easy_setopt(x->easy, CURLOPT_URL, x->cur_url);
   curl_easy_setopt(x->easy, CURLOPT_PRIVATE, x);
   curl_easy_setopt(x->easy, CURLOPT_ERRORBUFFER, x->errbuf);
@@ -894,6 +901,49 @@ static void xfer_answered(struct cli_xfer *x, long st)
   xfer_complete(x, WH_OK, NULL);
 }
 
+static bool url_is_https(const char *u)
+{
+  return strncmp(u, "https://", 8) == 0;
+}
+
+/* An insecure registry whose first scheme failed before any answer: the
+ * other scheme from now on. Returns true when x is to be sent again (to the
+ * new base); x's attempt is not counted. */
+static bool switch_scheme(struct cli_xfer *x)
+{
+  struct cli_registry *r = x->r;
+  bool https = url_is_https(r->base);
+  char *b;
+
+  if (!r->probing || !same_origin(x->cur_url, r->base))
+    return false;
+  if ((b = cli_str_printf("%s://%s", https ? "http" : "https", strstr(r->base, "://") + 3)) == NULL)
+    return false;
+  free(r->base);
+  r->base = b;
+  r->plain_http = https;
+  r->probing = false;
+  return true;
+}
+
+/* A request to an insecure registry that failed on the scheme it was
+ * probing: send it again on the other one (the first such failure switches
+ * the registry; others in flight to its old base follow). */
+static bool insecure_again(struct cli_xfer *x)
+{
+  if (switch_scheme(x))
+    return true;
+  return url_is_https(x->cur_url) != url_is_https(x->r->base) && strstr(x->q->url, "://") == NULL &&
+         !x->r->probing && x->r->probe_order != CLI_PROBE_NONE;
+}
+
+/* The error body is the OCI error JSON: a registry's own 400, not a TLS
+ * port's answer to plain HTTP. */
+static bool is_oci_error(const struct cli_req *q)
+{
+  return q->resp.data && memmem(q->resp.data, q->resp.len, "\"errors\"", 8) != NULL;
+}
+
 /* What the answer to one attempt means; may send x again. */
 static void xfer_done(struct cli_xfer *x, CURLcode res)
 {
@@ -905,14 +955,23 @@ static void xfer_done(struct cli_xfer *x, CURLcode res)
   if (x->cb_rc != WH_OK) {
     xfer_complete(x, x->cb_rc, &x->cb_err);
   } else if (res != CURLE_OK && !(res == CURLE_WRITE_ERROR && x->body_cut)) {
-    if (curl_retryable(res) && x->attempt < q->max_attempts) {
+    if (insecure_again(x)) {
+      x->attempt--; /* the same attempt, over plain HTTP */
+      xfer_delay(x, 0);
+    } else if (curl_retryable(res) && x->attempt < q->max_attempts) {
       xfer_delay(x, backoff_ms(x->attempt));
     } else {
       wh_err_set(&e, WH_ENETWORK, 0, "%s %s: %s", q->method, x->cur_url,
                  x->errbuf[0] ? x->errbuf : curl_easy_strerror(res));
       xfer_complete(x, WH_ENETWORK, &e);
     }
+  } else if (x->r->probe_order == CLI_PROBE_HTTP_FIRST && st == 400 && !url_is_https(x->cur_url) &&
+             !is_oci_error(q) && insecure_again(x)) {
+    x->attempt--; /* plain HTTP to a TLS port (Go answers 400): the same attempt over HTTPS */
+    xfer_delay(x, 0);
   } else {
+    if (x->r->probing && same_origin(x->cur_url, x->r->base))
+      x->r->probing = false; /* it speaks this scheme: no switching any more */
     q->status = st;
     xfer_answered(x, st);
   }
@@ -926,31 +985,50 @@ static void curl_init_once(void)
   curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
-enum wh_code cli_registry_new(const char *domain, bool insecure, struct cli_registry **out,
-                              struct wh_err *err)
+/* How domain is reached: verified HTTPS; for an insecure registry
+ * (--insecure, --tls-verify=false, "insecure_registries") unverified HTTPS
+ * then plain HTTP, as docker does; for a loopback host plain HTTP first
+ * (what a local test registry speaks, without a costly TLS attempt), then
+ * unverified HTTPS. */
+static enum cli_probe probe_order(const struct cli_opts *o, const char *domain)
+{
+  char host[256];
+
+  if (o->tls_verify == CLI_TLS_VERIFY)
+    return CLI_PROBE_NONE;
+  if (o->tls_verify == CLI_TLS_NOVERIFY || o->insecure || cli_auth_insecure(domain))
+    return CLI_PROBE_HTTPS_FIRST;
+  cli_domain_host(domain, host, sizeof(host));
+  return cli_host_is_loopback(host) ? CLI_PROBE_HTTP_FIRST : CLI_PROBE_NONE;
+}
+
+enum wh_code cli_registry_open(const struct cli_opts *o, const char *domain, struct cli_registry **out,
+                               struct wh_err *err)
 {
   struct cli_registry *r;
-  char host[256];
   enum wh_code rc;
 
   pthread_once(&curl_once, curl_init_once);
-  cli_domain_host(domain, host, sizeof(host));
   if ((r = calloc(1, sizeof(*r))) == NULL)
     return wh_err_set(err, WH_ENOMEM, 0, "out of memory");
   r->parallel = CLI_DEFAULT_PARALLEL;
   r->ring = r;
   r->own_m = true;
-  r->plain_http = insecure || cli_host_is_loopback(host) || cli_auth_insecure(domain);
+  wh_buf_init(&r->tls.ca, 0);
+  r->probe_order = probe_order(o, domain);
+  r->probing = r->probe_order != CLI_PROBE_NONE;
+  r->plain_http = r->probe_order == CLI_PROBE_HTTP_FIRST;
   r->domain = strdup(domain);
   r->base = cli_str_printf("%s://%s", r->plain_http ? "http" : "https", cli_registry_host(domain));
-  if (r->domain == NULL || r->base == NULL) {
+  if (r->domain == NULL || r->base == NULL || (r->m = curl_multi_init()) == NULL) {
     cli_registry_free(r);
     return wh_err_set(err, WH_ENOMEM, 0, "out of memory");
   }
-  if ((r->m = curl_multi_init()) == NULL) {
+  if ((rc = cli_tls_load(&r->tls, domain, o->cert_dir, err)) != WH_OK) {
     cli_registry_free(r);
-    return wh_err_set(err, WH_ENOMEM, 0, "out of memory");
+    return (wh_err_wrap(err, "registry \"%s\"", domain), rc);
   }
+  r->tls.noverify = r->probing;
   curl_multi_setopt(r->m, CURLMOPT_MAX_HOST_CONNECTIONS, (long)r->parallel);
   rc = cli_auth_lookup(domain, &r->creds, err);
   if (rc != WH_OK && rc != WH_ENOTFOUND) {
@@ -959,6 +1037,14 @@ enum wh_code cli_registry_new(const char *domain, bool insecure, struct cli_regi
   }
   *out = r;
   return WH_OK;
+}
+
+enum wh_code cli_registry_new(const char *domain, bool insecure, struct cli_registry **out,
+                              struct wh_err *err)
+{
+  struct cli_opts o = {.insecure = insecure};
+
+  return cli_registry_open(&o, domain, out, err);
 }
 
 void cli_registry_abort(struct cli_registry *r)
@@ -1016,6 +1102,7 @@ void cli_registry_free(struct cli_registry *r)
   cli_tokens_clear(r);
   cli_challenge_release(&r->ch);
   cli_creds_release(&r->creds);
+  cli_tls_release(&r->tls);
   free(r->domain);
   free(r->base);
   free(r);

@@ -1,8 +1,12 @@
 /* client/registry.h - wharf's registry client (OCI Distribution over libcurl).
  *
- * One struct cli_registry per registry host: its base URL (http for
- * loopback hosts, --insecure and "insecure_registries", https with TLS
- * verified otherwise), its credentials, what its /v2/ ping said about auth,
+ * One struct cli_registry per registry host: its base URL (https with TLS
+ * verified, the CAs of certs.d or --cert-dir added; for an insecure
+ * registry - --insecure, --tls-verify=false and "insecure_registries" -
+ * https without verification, falling back to plain http when https fails
+ * before any answer, as docker does; a loopback host is tried the other way
+ * round: plain http, then unverified https), its
+ * credentials, what its /v2/ ping said about auth,
  * a cache of bearer tokens per scope, and one libcurl multi handle that runs
  * every request submitted to it, at most `parallel` at a time.
  *
@@ -161,8 +165,13 @@ enum wh_code cli_req_status_err(const struct cli_req *q, const char *what, struc
 
 struct cli_registry;
 
-/* domain: "127.0.0.1:5000", "docker.io", ... insecure: plain HTTP. Loads
- * the credentials for domain (auth.c) when there are any. */
+struct cli_opts;
+/* domain: "127.0.0.1:5000", "docker.io", ... TLS as o says (--insecure,
+ * --tls-verify, --cert-dir). Loads the credentials for domain (auth.c:
+ * config files or a credential helper) when there are any. */
+enum wh_code cli_registry_open(const struct cli_opts *o, const char *domain, struct cli_registry **out,
+                               struct wh_err *err);
+/* The same with default TLS settings; insecure: as --insecure. */
 enum wh_code cli_registry_new(const char *domain, bool insecure, struct cli_registry **out,
                               struct wh_err *err);
 void cli_registry_free(struct cli_registry *r); /* NULL no-op; aborts what is in flight */

@@ -77,9 +77,11 @@ enum wh_code cli_spool_close(struct cli_spool *sp, struct wh_err *err);
  * (skipped when present), a cross-repository mount when another local
  * repository of the same registry has the blob, else a monolithic upload
  * (small blobs) or PATCH chunks honouring OCI-Chunk-Min-Length, resumed
- * from the registry's Range after a failure. */
-enum wh_code cli_push_blobs(struct cli_registry *r, struct store *s, const char *repo, const char *path,
-                            const struct cli_blob_want *w, size_t n, struct cli_progress *p,
+ * from the registry's Range after a failure, within the run and across
+ * runs (sessions recorded under ROOT/client/pushing/; root may be NULL:
+ * no records). */
+enum wh_code cli_push_blobs(struct cli_registry *r, struct store *s, const char *root, const char *repo,
+                            const char *path, const struct cli_blob_want *w, size_t n, struct cli_progress *p,
                             struct wh_err *err);
 
 /* Copies the blobs of w from src (repository src_path) to dst (dst_path)

@@ -2,6 +2,7 @@
  * realm a registry's challenge names, cached per scope.
  *
  *   GET REALM?service=SERVICE&scope=S1&scope=S2   (Basic credentials when known)
+ *   POST REALM grant_type=refresh_token&...        (with an identity token)
  *   -> {"token": "...", "expires_in": N}          (challenge.c parses it)
  *
  * Invariants: credentials go to the realm only over https, or to a loopback
@@ -126,6 +127,36 @@ static bool may_send_creds(const struct cli_registry *r, const char *url)
   return ok;
 }
 
+/* An identity (refresh) token is traded the OAuth2 way, as docker does:
+ * POST REALM grant_type=refresh_token&refresh_token=..&service=..&scope=.. */
+static enum wh_code identity_form(CURL *e, const struct cli_registry *r, const char *scope,
+                                  struct wh_err *err)
+{
+  char *svc = curl_easy_escape(e, r->ch.service ? r->ch.service : "", 0);
+  char *sc = curl_easy_escape(e, scope, 0);
+  char *tok = curl_easy_escape(e, r->creds.pass, 0);
+  char *form = NULL;
+  enum wh_code rc = WH_OK;
+
+  if (svc && sc && tok)
+    form = cli_str_printf("grant_type=refresh_token&client_id=wharf&service=%s&scope=%s&refresh_token=%s",
+                          svc, sc, tok);
+  if (form == NULL) {
+    rc = wh_err_set(err, WH_ENOMEM, 0, "out of memory");
+  } else {
+    curl_easy_setopt(e, CURLOPT_URL, r->ch.realm);
+    curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, form);
+    explicit_bzero(form, strlen(form));
+  }
+  if (tok)
+    explicit_bzero(tok, strlen(tok));
+  curl_free(svc);
+  curl_free(sc);
+  curl_free(tok);
+  free(form);
+  return rc;
+}
+
 /* GET the token service for scope ("" for none) and cache the answer. */
 enum wh_code cli_token_fetch(struct cli_registry *r, const char *scope, const char *extra_scope,
                              struct wh_err *err)
@@ -149,11 +180,17 @@ enum wh_code cli_token_fetch(struct cli_registry *r, const char *scope, const ch
     return rc;
   wh_buf_init(&b, CLI_TOKEN_MAX);
   cli_curl_common(e);
+  cli_tls_apply(&r->tls, e);
   curl_easy_setopt(e, CURLOPT_URL, url);
   curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, buf_write);
   curl_easy_setopt(e, CURLOPT_WRITEDATA, &b);
   curl_easy_setopt(e, CURLOPT_TIMEOUT, 60L);
-  if (r->creds.user && may_send_creds(r, url)) {
+  if (r->creds.identity && may_send_creds(r, r->ch.realm)) {
+    if ((rc = identity_form(e, r, both ? both : scope, err)) != WH_OK) {
+      wh_buf_release(&b);
+      return rc;
+    }
+  } else if (r->creds.user && may_send_creds(r, url)) {
     curl_easy_setopt(e, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
     curl_easy_setopt(e, CURLOPT_USERNAME, r->creds.user);
     curl_easy_setopt(e, CURLOPT_PASSWORD, r->creds.pass);

@@ -17,14 +17,28 @@
  *        +---- any other failure, at most MAX_RESTARTS times (the session may be gone;
  *              a restarted blob never tries POST_ONE again)
  *
+ * Across runs: a chunked upload's session (Location, bytes the registry
+ * acknowledged, chunk size) is recorded in ROOT/client/pushing/NAME, NAME
+ * the sha256 of "REPO\nDIGEST". A later push of the same blob to the same
+ * repository that finds the record starts with STATUS (GET Location) and
+ * PATCHes on from the registry's Range; a session the registry no longer
+ * knows (404, or any failure of that GET) is forgotten and a fresh upload
+ * starts. The record is written when the session is opened and after each
+ * acknowledged chunk (temp file, fsync, rename: a crash leaves the old
+ * record or the new one), and removed once the blob is there.
+ *
  * Invariants: bytes are read from the blob file (pread, never past its
  * size, which must equal the descriptor's); chunks are at least the
  * registry's OCI-Chunk-Min-Length (the last excepted); PATCH and PUT with
  * a body are never retried blindly by the driver (a half-received body
- * would shift everything after it), recovery goes through STATUS or HEAD.
+ * would shift everything after it), recovery goes through STATUS or HEAD;
+ * a record is only trusted when it names the same repository and digest
+ * and an offset within the blob.
  */
 #include "config.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +56,10 @@
 #define MAX_RESUMES 5
 #define MOUNT_REPOS_MAX 256
 #define OCTET "application/octet-stream"
+#define PUSHING_DIR "client/pushing"
+#define RECORD_MAX (2 * CLI_HDR_VALUE_MAX)
+#define RECORD_MAGIC "wharf-push 1"
+#define CHUNK_KNOB_MIN (64u * 1024)
 
 enum ustate { U_HEAD, U_MOUNT, U_START, U_PUT_MONO, U_PATCH, U_STATUS, U_PUT_FINAL, U_POST_ONE };
 
@@ -61,6 +79,7 @@ struct upl {
   uint64_t sending; /* bytes in the PATCH in flight */
   int restarts, resumes;
   size_t prog;
+  bool from_record; /* u->loc comes from a record of an earlier run, not checked yet */
 };
 
 struct upl_run {
@@ -71,6 +90,8 @@ struct upl_run {
   char **others; /* owned: local repos of the same registry (mount sources) */
   size_t n_others;
   size_t domain_len;
+  int rdir; /* ROOT/client/pushing, -1 when unusable */
+  uint64_t chunk_pref, mono_max;
   bool failed;
   struct wh_err err;
 };
@@ -92,6 +113,119 @@ static void fail(struct upl *u, const struct wh_err *e)
 static void finish(struct upl *u, const char *how)
 {
   cli_progress_finish(u->run->p, u->prog, how);
+}
+
+/* ---- session records (across runs) ----------------------------------------------------- */
+
+static void record_name(const struct upl *u, char out[WH_DIGEST_STR_MAX])
+{
+  struct wh_buf k;
+  struct wh_digest d;
+
+  wh_buf_init(&k, WH_NAME_MAX + WH_DIGEST_STR_MAX + 400);
+  wh_buf_printf(&k, "%s\n%s", u->run->repo, u->d->digest.str);
+  wh_digest_buf(WH_DIGEST_SHA256, k.data ? k.data : "", k.len, &d);
+  snprintf(out, WH_DIGEST_STR_MAX, "%s", wh_digest_hex(&d));
+  wh_buf_release(&k);
+}
+
+/* Best effort: without a record only the resume across runs is lost. */
+static void record_save(struct upl *u)
+{
+  struct upl_run *run = u->run;
+  char name[WH_DIGEST_STR_MAX], tmp[WH_DIGEST_STR_MAX + 16];
+  struct wh_buf t;
+  WH_AUTOCLOSE int fd = -1;
+
+  if (run->rdir < 0 || u->loc == NULL)
+    return;
+  record_name(u, name);
+  snprintf(tmp, sizeof(tmp), ".%.20s.%d", name, (int)getpid());
+  wh_buf_init(&t, RECORD_MAX);
+  if (wh_buf_printf(&t, RECORD_MAGIC "\n%s\n%s\n%s\n%llu\n%llu\n", run->repo, u->d->digest.str, u->loc,
+                    (unsigned long long)u->off, (unsigned long long)u->chunk) == WH_OK &&
+      (fd = openat(run->rdir, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600)) >= 0) {
+    if (wh_write_all(fd, t.data, t.len, NULL) != WH_OK || wh_fsync_fd(fd, NULL) != WH_OK ||
+        renameat(run->rdir, tmp, run->rdir, name) != 0)
+      unlinkat(run->rdir, tmp, 0);
+  }
+  wh_buf_release(&t);
+}
+
+static void record_remove(struct upl *u)
+{
+  char name[WH_DIGEST_STR_MAX];
+
+  if (u->run->rdir < 0)
+    return;
+  record_name(u, name);
+  unlinkat(u->run->rdir, name, 0);
+}
+
+/* The next line of *p (cut at '\n'), or NULL. */
+static char *next_line(char **p)
+{
+  char *l = *p, *nl = l ? strchr(l, '\n') : NULL;
+
+  if (nl == NULL)
+    return NULL;
+  *nl = '\0';
+  *p = nl + 1;
+  return l;
+}
+
+/* Loads u's record into u->loc/off/chunk; false when there is no usable one. */
+static bool record_load(struct upl *u)
+{
+  char name[WH_DIGEST_STR_MAX];
+  struct wh_buf b;
+  char *p, *magic, *repo, *dg, *loc, *off, *chunk;
+  uint64_t o, c;
+  bool ok = false;
+
+  if (u->run->rdir < 0)
+    return false;
+  record_name(u, name);
+  wh_buf_init(&b, RECORD_MAX);
+  if (wh_read_file_at(u->run->rdir, name, &b, NULL) == WH_OK && (p = b.data) != NULL) {
+    magic = next_line(&p), repo = next_line(&p), dg = next_line(&p);
+    loc = next_line(&p), off = next_line(&p), chunk = next_line(&p);
+    ok = chunk && strcmp(magic, RECORD_MAGIC) == 0 && strcmp(repo, u->run->repo) == 0 &&
+         strcmp(dg, u->d->digest.str) == 0 && loc[0] && wh_parse_u64(off, strlen(off), &o) &&
+         o <= u->d->size && wh_parse_u64(chunk, strlen(chunk), &c) && c > 0 && c <= CHUNK_MAX;
+    for (const char *q = loc; ok && *q; q++)
+      ok = (unsigned char)*q > ' ' && *q != 0x7f;
+    if (ok && (u->loc = strdup(loc)) != NULL) {
+      u->off = o;
+      u->chunk = c;
+    }
+    ok = ok && u->loc != NULL;
+  }
+  wh_buf_release(&b);
+  if (!ok)
+    unlinkat(u->run->rdir, name, 0);
+  return ok;
+}
+
+static int records_dir_open(const char *root)
+{
+  WH_AUTOCLOSE int rfd = root ? open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+
+  if (rfd < 0 || wh_mkdir_p_at(rfd, PUSHING_DIR, 0700, NULL) != WH_OK)
+    return -1;
+  return openat(rfd, PUSHING_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+}
+
+/* $WHARF_PUSH_CHUNK: the chunk size (and the size from which a blob is
+ * chunked), for slow links and tests; 0 when unset or out of range. */
+static uint64_t chunk_knob(void)
+{
+  const char *v = getenv("WHARF_PUSH_CHUNK");
+  uint64_t n;
+
+  if (v && wh_parse_u64(v, strlen(v), &n) && n >= CHUNK_KNOB_MIN && n <= CHUNK_MAX)
+    return n;
+  return 0;
 }
 
 /* ---- requests per state --------------------------------------------------------------- */
@@ -213,14 +347,16 @@ static bool parse_range(const char *v, uint64_t *have)
 /* A session is open at u->loc: choose how to send the bytes. */
 static void begin_bytes(struct upl *u)
 {
-  uint64_t min = u->q.h.chunk_min;
+  uint64_t min = u->q.h.chunk_min, pref = u->run->chunk_pref;
 
   u->off = 0;
-  u->chunk = min > CHUNK_DEFAULT ? (min > CHUNK_MAX ? CHUNK_MAX : min) : CHUNK_DEFAULT;
+  u->chunk = min > pref ? (min > CHUNK_MAX ? CHUNK_MAX : min) : pref;
   if (min > CHUNK_MAX && u->d->size > CHUNK_MAX)
     u->st = U_PUT_MONO; /* cannot honour it with bounded chunks: one PUT */
   else
-    u->st = u->d->size <= MONO_MAX || u->d->size <= u->chunk ? U_PUT_MONO : U_PATCH;
+    u->st = u->d->size <= u->run->mono_max || u->d->size <= u->chunk ? U_PUT_MONO : U_PATCH;
+  if (u->st == U_PATCH)
+    record_save(u);
 }
 
 static enum wh_code after_patch(struct upl *u, struct wh_err *err)
@@ -245,6 +381,7 @@ static enum wh_code after_patch(struct upl *u, struct wh_err *err)
   u->off = have;
   cli_progress_set(u->run->p, u->prog, u->off);
   u->st = u->off == u->d->size ? U_PUT_FINAL : U_PATCH;
+  record_save(u);
   return WH_OK;
 }
 
@@ -253,14 +390,24 @@ static enum wh_code after_status(struct upl *u, struct wh_err *err)
   const struct cli_req *q = &u->q;
   uint64_t have = 0;
   enum wh_code rc;
+  bool recorded = u->from_record;
 
+  u->from_record = false;
+  if (recorded && (q->rc != WH_OK || (q->status != 204 && q->status != 202 && q->status != 200))) {
+    record_remove(u); /* the session is gone (404) or unusable: a fresh upload */
+    u->st = U_START;
+    return WH_OK;
+  }
   if (q->rc != WH_OK || (q->status != 204 && q->status != 202 && q->status != 200))
     return cli_req_status_err(q, "upload status", err);
   if (q->h.location && (rc = set_loc(u, err)) != WH_OK)
     return rc;
   if (q->h.range[0] && (!parse_range(q->h.range, &have) || have > u->d->size))
     return wh_err_set(err, WH_EINVALID, 0, "upload status: bad Range \"%.60s\"", q->h.range);
+  if (q->h.chunk_min > u->chunk)
+    u->chunk = q->h.chunk_min > CHUNK_MAX ? CHUNK_MAX : q->h.chunk_min;
   u->off = have;
+  cli_progress_set(u->run->p, u->prog, u->off);
   u->st = u->off == u->d->size ? U_PUT_FINAL : U_PATCH;
   return WH_OK;
 }
@@ -278,6 +425,11 @@ static enum wh_code advance(struct upl *u, const char **over, struct wh_err *err
       return *over = "exists", WH_OK;
     if (!ok || q->status != 404)
       return cli_req_status_err(q, "blob check", err);
+    if (u->restarts == 0 && record_load(u)) {
+      u->from_record = true; /* an earlier run's session: ask how far it got */
+      u->st = U_STATUS;
+      return WH_OK;
+    }
     u->st = u->from ? U_MOUNT : u->d->size <= ONE_POST_MAX && u->restarts == 0 ? U_POST_ONE : U_START;
     return WH_OK;
   case U_POST_ONE:
@@ -327,6 +479,7 @@ static void done(struct cli_req *q)
     rc = WH_OK;
   }
   if (rc == WH_OK && over) {
+    record_remove(u);
     finish(u, over);
     return;
   }
@@ -405,11 +558,19 @@ static void tick(void *ctx)
   cli_progress_tick(ctx);
 }
 
-enum wh_code cli_push_blobs(struct cli_registry *r, struct store *s, const char *repo, const char *path,
-                            const struct cli_blob_want *w, size_t n, struct cli_progress *p,
+enum wh_code cli_push_blobs(struct cli_registry *r, struct store *s, const char *root, const char *repo,
+                            const char *path, const struct cli_blob_want *w, size_t n, struct cli_progress *p,
                             struct wh_err *err)
 {
-  struct upl_run run = {.r = r, .s = s, .repo = repo, .path = path, .p = p};
+  uint64_t knob = chunk_knob();
+  struct upl_run run = {.r = r,
+                        .s = s,
+                        .repo = repo,
+                        .path = path,
+                        .p = p,
+                        .rdir = records_dir_open(root),
+                        .chunk_pref = knob ? knob : CHUNK_DEFAULT,
+                        .mono_max = knob ? knob : MONO_MAX};
   WH_AUTOFREE struct upl *us = calloc(n ? n : 1, sizeof(*us));
   const char *rpath;
   enum wh_code rc = WH_OK;
@@ -439,6 +600,8 @@ enum wh_code cli_push_blobs(struct cli_registry *r, struct store *s, const char 
   for (size_t i = 0; i < run.n_others; i++)
     free(run.others[i]);
   free(run.others);
+  if (run.rdir >= 0)
+    close(run.rdir);
   cli_registry_on_tick(r, NULL, NULL);
   return rc;
 }

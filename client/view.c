@@ -115,8 +115,7 @@ enum wh_code cli_view_open(const struct cli_opts *o, const struct cli_ref *ref, 
                            struct cli_registry **r_out, struct wh_err *err)
 {
   if (remote)
-    return cli_registry_new(ref->domain, o->insecure, r_out, err) == WH_OK &&
-                   cli_registry_ping(*r_out, err) == WH_OK
+    return cli_registry_open(o, ref->domain, r_out, err) == WH_OK && cli_registry_ping(*r_out, err) == WH_OK
                ? cli_view_remote(*r_out, ref, platform, top_only, v, err)
                : err->code;
   return cli_store_open(o, s_out, err) == WH_OK ? cli_view_local(*s_out, ref, platform, top_only, v, err)

@@ -1,6 +1,6 @@
 /* client/wharf.c - `wharf`: global options, the verb table, help.
  *
- *   wharf [--root DIR] [--quiet] [--insecure] VERB [ARGS...]
+ *   wharf [--root DIR] [--quiet] [--insecure] [--tls-verify[=BOOL]] [--cert-dir DIR] VERB [ARGS...]
  *   wharf help [VERB] | wharf VERB --help | wharf --version
  *
  * Global options may come before or after the verb (up to a "--"); main
@@ -27,7 +27,8 @@ static const struct cli_verb verbs[] = {
      "Resolves REF (a tag defaults to \"latest\", a name without a registry to\n"
      "docker.io) and downloads the manifest, the config and the layers the local\n"
      "store does not have yet, in parallel, verifying every size and digest while\n"
-     "streaming. For an image index the host's platform is chosen (or --platform).\n"
+     "streaming. For an image index the host's platform is chosen (or --platform),\n"
+     "looking into an index nested in it when the index itself has no match.\n"
      "A dropped transfer resumes where it stopped, also across a re-run. The image\n"
      "appears in \"wharf images\" only once everything is stored.\n"
      "\n"
@@ -39,12 +40,15 @@ static const struct cli_verb verbs[] = {
      "Uploads the local image REF to the registry its name points at: blobs the\n"
      "registry already has are skipped, the rest are uploaded in parallel\n"
      "(monolithic when small, chunked when big), then the manifest (for an index,\n"
-     "every child first).\n"
+     "every child first, a nested index included). A chunked upload that was\n"
+     "interrupted (even by kill -9) goes on from where the registry got to when\n"
+     "the push is run again. $WHARF_PUSH_CHUNK sets the chunk size in bytes\n"
+     "(default 32 MiB; the registry's OCI-Chunk-Min-Length is honoured).\n"
      "\n"
      "  -a, --all-tags   push every local tag of the repository REF\n",
      cli_cmd_push},
     {"copy", "copy an image from one registry to another",
-     "usage: wharf copy [--all] [--platform OS/ARCH[/VARIANT]] SOURCE DESTINATION\n"
+     "usage: wharf copy [--all] [--referrers] [--platform OS/ARCH[/VARIANT]] SOURCE DESTINATION\n"
      "\n"
      "Copies the image SOURCE names from its registry to DESTINATION without\n"
      "unpacking it and without the local store: each blob streams from one\n"
@@ -56,7 +60,9 @@ static const struct cli_verb verbs[] = {
      "stored at DESTINATION as that image's manifest.\n"
      "DESTINATION without a tag gets SOURCE's tag (or, by digest, its digest).\n"
      "\n"
-     "  -a, --all      copy an index with all its platforms\n"
+     "  -a, --all      copy an index with all its platforms (nested indexes too)\n"
+     "  -r, --referrers  also copy what the source's referrers API lists for each\n"
+     "                 manifest copied (signatures, SBOMs), and their referrers\n"
      "  --platform P   os/arch[/variant] to pick from an index (default: this host)\n",
      cli_cmd_copy},
     {"tag", "give a local image another name",
@@ -133,6 +139,50 @@ static const struct cli_verb verbs[] = {
      "  --grace SECONDS   keep what was stored or used this recently (default 3600)\n"
      "  -n, --dry-run     only say how much would go\n",
      cli_cmd_prune},
+    {"run", "run a command in a new container",
+     "usage: wharf run [OPTIONS] IMAGE [COMMAND [ARG...]]\n"
+     "\n"
+     "Runs IMAGE (pulled when missing) in new user, mount, pid, uts, ipc, cgroup\n"
+     "and network namespaces: root inside is an unprivileged id range outside.\n"
+     "Exits with the command's status; 125 when wharf could not start it,\n"
+     "126 when it could not be executed, 127 when it was not found.\n"
+     "\n"
+     "  --rm                   remove the container when it exits\n"
+     "  -d, --detach           run in the background, print the container id\n"
+     "  -i, --interactive      keep stdin open\n"
+     "  -t, --tty              give the command a terminal\n"
+     "  -e, --env KEY[=VALUE]  set an environment variable\n"
+     "  --env-file FILE        read KEY=VALUE lines\n"
+     "  -w, --workdir DIR      working directory inside the container\n"
+     "  -u, --user USER[:GROUP] user (name or id, from the image's /etc/passwd)\n"
+     "  -v, --volume SRC:DST[:ro] bind a host directory or file\n"
+     "  --tmpfs DST[:OPTIONS]  mount a tmpfs\n"
+     "  --read-only            read-only root filesystem\n"
+     "  --hostname NAME, --name NAME\n"
+     "  --network private|none|host  (default private: loopback only)\n"
+     "  -p, --publish [IP:]HOST-PORT:PORT[/udp]  publish a port (slirp4netns)\n"
+     "  --memory BYTES, --cpus N, --pids-limit N  limits (best effort)\n"
+     "  --cap-add CAP, --cap-drop CAP, --privileged\n"
+     "  --entrypoint CMD, --platform OS/ARCH\n",
+     cli_cmd_run},
+    {"ps", "list containers",
+     "usage: wharf ps [-a] [-q] [--format json]\n"
+     "\n"
+     "  -a, --all     also containers that exited\n"
+     "  -q, --quiet   ids only\n",
+     cli_cmd_ps},
+    {"stop", "stop running containers",
+     "usage: wharf stop [-t SECONDS] CONTAINER...\n"
+     "\n"
+     "Sends the image's stop signal (default SIGTERM), then SIGKILL after\n"
+     "-t SECONDS (default 10).\n",
+     cli_cmd_stop},
+    {"rm", "remove containers", "usage: wharf rm [-f] CONTAINER...\n\n  -f, --force   stop a running one first\n",
+     cli_cmd_rm},
+    {"logs", "print the output of a detached container",
+     "usage: wharf logs [-f] CONTAINER\n\n  -f, --follow  keep printing until it exits\n", cli_cmd_logs},
+    {"exec", "run a command in a running container",
+     "usage: wharf exec [-i] [-t] [-e KEY=VALUE] [-w DIR] [-u USER] CONTAINER COMMAND [ARG...]\n", cli_cmd_exec},
     {"save", "write local images to an OCI image layout (directory or tar)",
      "usage: wharf save [--format dir|tar] -o PATH REF...\n"
      "\n"
@@ -167,20 +217,37 @@ static const struct cli_verb verbs[] = {
      "Checks the credentials against HOST's /v2/ (basic or bearer-token auth)\n"
      "and saves them in $WHARF_CONFIG or ~/.config/wharf/config.json (mode 0600,\n"
      "docker's format). Credentials from ~/.docker/config.json are also used.\n"
+     "With a credential helper configured for HOST (\"credHelpers\": {HOST: NAME},\n"
+     "else \"credsStore\": NAME, in either file), docker-credential-NAME keeps\n"
+     "them instead (store on login, get on use, erase on logout).\n"
      "Without -p or --password-stdin the password is asked on the terminal.\n",
      cli_cmd_login},
-    {"logout", "forget the credentials of a registry", "usage: wharf logout HOST\n", cli_cmd_logout},
+    {"logout", "forget the credentials of a registry",
+     "usage: wharf logout HOST\n"
+     "\n"
+     "Removes HOST's credentials from wharf's config.json and, when one is\n"
+     "configured for HOST, from its credential helper (erase).\n",
+     cli_cmd_logout},
 };
 
 static const char global_usage[] =
-    "usage: wharf [--root DIR] [--quiet] [--insecure] VERB [ARGS...]\n"
+    "usage: wharf [--root DIR] [--quiet] [--insecure] [--tls-verify[=BOOL]] [--cert-dir DIR]\n"
+    "             VERB [ARGS...]\n"
     "\n"
     "global options:\n"
     "  --root DIR   local store (default $WHARF_ROOT, else /var/lib/wharf as root,\n"
     "               $XDG_DATA_HOME/wharf otherwise)\n"
     "  --quiet      print only the result (a digest)\n"
-    "  --insecure   talk plain HTTP to every registry (localhost and 127.0.0.1\n"
-    "               always are; see also \"insecure_registries\" in config.json)\n"
+    "  --insecure   treat every registry as insecure: HTTPS without checking its\n"
+    "               certificate, then plain HTTP (see also \"insecure_registries\"\n"
+    "               in config.json); 127.0.0.0/8 and localhost always are, tried\n"
+    "               the other way round: plain HTTP, then HTTPS unchecked\n"
+    "  --tls-verify[=BOOL]  true: HTTPS with certificates checked for every registry,\n"
+    "               loopback included; false: the same as --insecure\n"
+    "  --cert-dir DIR  CA certificates (*.crt) and a client certificate\n"
+    "               (NAME.cert + NAME.key) for every registry; by default they\n"
+    "               come from $XDG_CONFIG_HOME/wharf/certs.d/HOST:PORT/ or\n"
+    "               /etc/wharf/certs.d/HOST:PORT/\n"
     "\n"
     "exit status: 0 ok, 1 failed, 2 usage, 3 not found, 4 unauthorized or denied,\n"
     "5 network, 6 digest mismatch\n"
@@ -233,14 +300,25 @@ static const char *default_root(void)
   return path;
 }
 
-/* Takes the global options out of argv[first..argc) (up to "--"), keeping
- * the rest in order. Returns the new argc, or -1 after a usage error. */
+/* Takes the global options out of argv[first..argc) (up to "--", and for
+ * run and exec up to the verb), keeping the rest in order. Returns the new argc, or -1 after a usage error. */
 static int take_globals(struct cli_opts *o, int first, int argc, char **argv)
 {
   int w = first;
+  bool verb_seen = false;
 
   for (int i = first; i < argc; i++) {
     const char *a = argv[i];
+    /* after `run` and `exec`, the arguments belong to the container's
+     * command (`wharf run img grep -q x`): globals only before the verb */
+    if (a[0] != '-' && !verb_seen) {
+      verb_seen = true;
+      if (strcmp(a, "run") == 0 || strcmp(a, "exec") == 0) {
+        while (i < argc)
+          argv[w++] = argv[i++];
+        break;
+      }
+    }
     if (strcmp(a, "--") == 0) {
       while (i < argc)
         argv[w++] = argv[i++];
@@ -250,6 +328,18 @@ static int take_globals(struct cli_opts *o, int first, int argc, char **argv)
       o->quiet = true;
     } else if (strcmp(a, "--insecure") == 0) {
       o->insecure = true;
+    } else if (strcmp(a, "--tls-verify") == 0 || strcmp(a, "--tls-verify=true") == 0) {
+      o->tls_verify = CLI_TLS_VERIFY;
+    } else if (strcmp(a, "--tls-verify=false") == 0) {
+      o->tls_verify = CLI_TLS_NOVERIFY;
+    } else if (strncmp(a, "--tls-verify=", 13) == 0) {
+      return cli_usage("wharf", "--tls-verify takes true or false"), -1;
+    } else if (strcmp(a, "--cert-dir") == 0) {
+      if (i + 1 >= argc || argv[i + 1][0] == '\0')
+        return cli_usage("wharf", "--cert-dir needs a directory"), -1;
+      o->cert_dir = argv[++i];
+    } else if (strncmp(a, "--cert-dir=", 11) == 0 && a[11]) {
+      o->cert_dir = a + 11;
     } else if (strcmp(a, "--root") == 0) {
       if (i + 1 >= argc || argv[i + 1][0] == '\0')
         return cli_usage("wharf", "--root needs a directory"), -1;

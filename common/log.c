@@ -182,7 +182,7 @@ static void log_json(enum wh_log_level level, const char *req_id, const char *ms
   if (req_id)
     json_object_set_new(o, "req", safe_string(req_id));
   json_object_set_new(o, "msg", safe_string(msg));
-  line = json_dumps(o, JSON_COMPACT);
+  line = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(10)); /* 0.212, not 0.21199999999999999 */
   json_decref(o);
   if (line == NULL)
     return;

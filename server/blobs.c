@@ -43,6 +43,8 @@ void srv_blob_get(struct srv_req *r)
   if (!srv_path_digest(r, &d))
     return;
   wh_err_clear(&err);
+  if (r->is_head && !r->srv->cfg->read_only) /* a push checking: online GC keeps it a while (gc.c) */
+    store_blob_touch(r->srv->store, &d, NULL);
   if (store_blob_open(r->srv->store, r->path.name, &d, &fd, &size, &err) != WH_OK) {
     srv_reply_werr(r, SRV_CTX_BLOB, &err);
     return;

@@ -8,7 +8,16 @@
  *     "limits": { "max_manifest_bytes": 4194304, "max_blob_bytes": ...,
  *                 "max_connections": 1024, "max_tag_list_n": 1000,
  *                 "chunk_min_length": 0 },
- *     "timeouts": { "connection_s": 60 } }
+ *     "timeouts": { "connection_s": 60, "drain_s": 0 },
+ *     "webhooks": [ { "url": ..., "secret": ..., "events": [...], ... } ],
+ *     "auth": { ... }, "tls": { "cert": FILE, "key": FILE },
+ *     "read_only": false, "gc": { "interval": 0, "grace": "1h", "recent": "10m",
+ *     "delete_untagged": false, "keep_history": 10 }, "uploads": { "max_age": "24h" },
+ *     "storage": { "min_free": 0 }, "quotas": [ { "pattern", "max_bytes", "max_tags" } ] }
+ * (durations and sizes: integers or strings like "1h", "10GiB"; "quotas" is
+ * parsed by quota.c)
+ * ("auth" is checked by access.c, which documents it)
+ * ("webhooks" is parsed by events.c; deploy/CONFIG.md documents every key).
  *
  * Invariants: every key is listed in keys[] with its type and bounds; an
  * unknown key, a duplicate key or a value of the wrong type or out of bounds
@@ -45,12 +54,23 @@ void srv_config_init(struct srv_config *c)
   c->chunk_min_length = 0;
   c->connection_timeout_s = 60;
   c->sparse_index = false;
+  c->gc_grace_s = 3600;
+  c->gc_recent_s = 600;
+  c->gc_keep_history = 10;
+  c->upload_max_age_s = 24 * 3600;
 }
 
 void srv_config_release(struct srv_config *c)
 {
   free(c->listen);
   free(c->root);
+  srv_webhooks_free(c);
+  srv_quotas_free(c);
+  json_decref(c->auth);
+  free(c->tls_cert);
+  free(c->tls_key);
+  c->auth = NULL;
+  c->tls_cert = c->tls_key = NULL;
   c->listen = NULL;
   c->root = NULL;
 }
@@ -66,7 +86,8 @@ enum wh_code srv_config_set_str(char **field, const char *v, struct wh_err *err)
   return WH_OK;
 }
 
-enum key_type { K_STRING, K_U64, K_BOOL, K_LOG_LEVEL, K_LOG_FORMAT, K_LISTEN };
+enum key_type { K_STRING, K_U64, K_BOOL, K_LOG_LEVEL, K_LOG_FORMAT, K_LISTEN, K_WEBHOOKS, K_AUTH,
+                K_DURATION, K_SIZE, K_QUOTAS };
 
 struct key {
   const char *section; /* NULL: top level */
@@ -89,6 +110,21 @@ static const struct key keys[] = {
     {"limits", "max_tag_list_n", K_U64, OFF(max_tag_list_n), 1, 1000000},
     {"limits", "chunk_min_length", K_U64, OFF(chunk_min_length), 0, 1024 * MIB},
     {"timeouts", "connection_s", K_U64, OFF(connection_timeout_s), 1, 86400},
+    {"timeouts", "drain_s", K_U64, OFF(drain_s), 0, 3600},
+    {NULL, "webhooks", K_WEBHOOKS, OFF(webhooks), 0, 0}, /* events.c parses the array */
+    {NULL, "auth", K_AUTH, OFF(auth), 0, 0}, /* access.c checks the section */
+    {"tls", "cert", K_STRING, OFF(tls_cert), 0, 0},
+    {"tls", "key", K_STRING, OFF(tls_key), 0, 0},
+    /* keeping the store clean (gc.c, quota.c): durations "90s", "10m", "1h"; sizes "512MiB" */
+    {NULL, "read_only", K_BOOL, OFF(read_only), 0, 0},
+    {"gc", "interval", K_DURATION, OFF(gc_interval_s), 0, 30 * 86400},
+    {"gc", "grace", K_DURATION, OFF(gc_grace_s), 0, 365 * 86400},
+    {"gc", "recent", K_DURATION, OFF(gc_recent_s), 0, 30 * 86400},
+    {"gc", "delete_untagged", K_BOOL, OFF(gc_delete_untagged), 0, 0},
+    {"gc", "keep_history", K_U64, OFF(gc_keep_history), 0, 1000000},
+    {"uploads", "max_age", K_DURATION, OFF(upload_max_age_s), 1, 365 * 86400},
+    {"storage", "min_free", K_SIZE, OFF(min_free_bytes), 0, UINT64_MAX / 2},
+    {NULL, "quotas", K_QUOTAS, OFF(quotas), 0, 0}, /* quota.c parses the array */
 };
 #undef OFF
 
@@ -160,6 +196,15 @@ static enum wh_code set_key(struct srv_config *c, const struct key *k, const jso
   case K_LOG_LEVEL:
   case K_LOG_FORMAT:
     return set_enum(k, field, v, err);
+  case K_WEBHOOKS:
+    return srv_webhooks_parse(c, v, err);
+  case K_AUTH:
+    return srv_auth_config_set(c, v, err);
+  case K_DURATION:
+  case K_SIZE:
+    return srv_config_unit(v, k->type == K_SIZE, k->name, k->min, k->max, field, err);
+  case K_QUOTAS:
+    return srv_quotas_parse(c, v, err);
   }
   return wh_err_set(err, WH_EINTERNAL, 0, "\"%s\": unknown key type", k->name);
 }

@@ -11,7 +11,8 @@
  *   on_access end route->end replies; the reply is queued
  *   on_completed  always called (also on aborts): an unfinished upload
  *                 handle is released (or its one-shot session cancelled),
- *                 one log line is written, the state is freed
+ *                 the request is counted (metrics.c), one log line is
+ *                 written, the state is freed
  *
  * Invariants: r->resp is owned by r until queued; every reply carries
  * Docker-Distribution-API-Version and X-Request-Id; THE table below is the
@@ -21,8 +22,10 @@
 
 #include "server/server.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <microhttpd.h>
+#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -186,6 +189,8 @@ void srv_reply_werr(struct srv_req *r, enum srv_ctx ctx, const struct wh_err *er
   json_t *detail = NULL;
   struct wh_digest d;
 
+  if (srv_reply_disk_full(r, err)) /* 507 with a clear message (quota.c) */
+    return;
   if (!r->err_msg[0])
     snprintf(r->err_msg, sizeof(r->err_msg), "%.24s: %.130s", m->oci, msg);
   if (m->status >= 500)
@@ -363,15 +368,50 @@ static void release_upload(struct srv_req *r)
     store_upload_cancel(r->srv->store, r->path.name, id, NULL);
 }
 
+/* The peer's address ("-" when unknown), for the request log. */
+static void remote_addr(struct srv_req *r, char *out, size_t size)
+{
+  const union MHD_ConnectionInfo *ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+  const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+
+  snprintf(out, size, "-");
+  if (sa && sa->sa_family == AF_INET)
+    inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, out, (socklen_t)size);
+  else if (sa && sa->sa_family == AF_INET6)
+    inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, out, (socklen_t)size);
+}
+
+/* One line per request, the same fields in both formats, in this order
+ * (tests and log parsers read "method=GET path=/v2/... status=200" from the
+ * text form): method, path, status, route, repository, user, bytes_in,
+ * bytes_out, duration_ms, remote, then aborted and error when they apply.
+ * JSON keeps absent repository/user as null; text leaves them out. Never
+ * the query string (tokens may ride in it) nor any header value: log_path
+ * is the path alone, and user is the name authentication settled on. */
 static void log_request(struct srv_req *r, enum MHD_RequestTerminationCode toe)
 {
-  json_auto_t *f = json_pack("{s:s,s:s,s:i,s:I,s:I}", "method", r->method ? r->method : "-", "path",
-                             r->log_path, "status", (int)r->status, "bytes", (json_int_t)r->resp_bytes,
-                             "duration_us", (json_int_t)(now_us() - r->t_start_us));
   enum wh_log_level level = r->status >= 500 ? WH_LOG_ERROR : WH_LOG_INFO;
+  bool json = r->srv->cfg->log_format == WH_LOG_JSON;
+  double ms = (double)((now_us() - r->t_start_us) / 10) / 100.0; /* 0.01 ms steps */
+  json_auto_t *f = NULL;
+  char remote[INET6_ADDRSTRLEN + 1];
 
+  if (level < wh_log_level_min()) /* the common case under load: nothing to build */
+    return;
+  remote_addr(r, remote, sizeof(remote));
+  f = json_pack("{s:s,s:s,s:i,s:s}", "method", r->method ? r->method : "-", "path", r->log_path, "status",
+                (int)r->status, "route",
+                srv_route_kind_name(r->path_status == SRV_PATH_OK ? r->path.kind : SRV_RT_NONE));
   if (!f)
     return;
+  if (r->path.name[0] || json)
+    json_object_set_new(f, "repository", r->path.name[0] ? json_string(r->path.name) : json_null());
+  if (r->user[0] || json)
+    json_object_set_new(f, "user", r->user[0] ? json_string(r->user) : json_null());
+  json_object_set_new(f, "bytes_in", json_integer((json_int_t)r->body_len));
+  json_object_set_new(f, "bytes_out", json_integer((json_int_t)r->resp_bytes));
+  json_object_set_new(f, "duration_ms", json_real(ms));
+  json_object_set_new(f, "remote", json_string(remote));
   if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
     json_object_set_new(f, "aborted", json_true());
   if (r->err_msg[0])
@@ -388,10 +428,12 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
   *con_cls = NULL;
   if (r) {
     release_upload(r);
+    srv_metrics_observe(r);
     log_request(r, toe);
     if (r->resp)
       MHD_destroy_response(r->resp);
     wh_buf_release(&r->body);
+    srv_authn_free(r->authn);
     free(r);
   }
   inflight_done(s);
@@ -432,6 +474,10 @@ static void route(struct srv_req *r)
     srv_header(r, "Allow", allow);
     return;
   }
+  if (!srv_auth_check(r)) /* 401/403 made; r->user is settled either way */
+    return;
+  if (!srv_admit(r)) /* read-only mode, free-disk floor, quotas (quota.c) */
+    return;
   r->route->begin(r);
   if (!r->resp && !r->route->end)
     srv_reply_error(r, 500, "UNKNOWN", "internal server error", NULL);
@@ -580,8 +626,6 @@ static enum wh_code init_sync(struct srv_server *s, struct wh_err *err)
 enum wh_code srv_start(struct srv_server *s, const struct srv_config *cfg, struct store *st,
                        const struct srv_listen *l, struct wh_err *err)
 {
-  unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC |
-                   MHD_USE_ERROR_LOG | (l->ipv6 ? MHD_USE_IPv6 : 0);
   unsigned char rnd[4];
 
   memset(s, 0, sizeof(*s));
@@ -591,21 +635,53 @@ enum wh_code srv_start(struct srv_server *s, const struct srv_config *cfg, struc
     s->boot_id = (uint32_t)rnd[0] << 24 | (uint32_t)rnd[1] << 16 | (uint32_t)rnd[2] << 8 | rnd[3];
   else
     s->boot_id = (uint32_t)getpid() ^ (uint32_t)time(NULL);
-  if (init_sync(s, err) != WH_OK)
+  if (srv_tls_new(cfg, &s->tls, err) != WH_OK || srv_auth_new(cfg, s->tls != NULL, &s->auth, err) != WH_OK) {
+    srv_tls_free(wh_steal_ptr(&s->tls));
+    return err ? err->code : WH_EINVALID;
+  }
+  if (init_sync(s, err) != WH_OK) {
+    srv_auth_free(wh_steal_ptr(&s->auth));
+    srv_tls_free(wh_steal_ptr(&s->tls));
     return err ? err->code : WH_EINTERNAL;
-  s->daemon = MHD_start_daemon(
-      flags, 0, NULL, NULL, on_access, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s, MHD_OPTION_SOCK_ADDR,
-      (const struct sockaddr *)&l->addr, MHD_OPTION_CONNECTION_LIMIT, (unsigned int)cfg->max_connections,
-      MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)cfg->connection_timeout_s,
-      MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)SRV_CONN_MEMORY, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
-      s, MHD_OPTION_URI_LOG_CALLBACK, on_uri, s, MHD_OPTION_END);
+  }
+  s->daemon = srv_daemon_start(s, l, -1);
   if (!s->daemon) {
     int e = errno;
     pthread_cond_destroy(&s->idle);
     pthread_mutex_destroy(&s->lock);
+    srv_auth_free(wh_steal_ptr(&s->auth));
+    srv_tls_free(wh_steal_ptr(&s->tls));
     return wh_err_set(err, WH_ENETWORK, e, "listen \"%s\"", cfg->listen ? cfg->listen : SRV_DEFAULT_LISTEN);
   }
   return WH_OK;
+}
+
+struct MHD_Daemon *srv_daemon_start(struct srv_server *s, const struct srv_listen *l, int listen_fd)
+{
+  const struct srv_config *cfg = s->cfg;
+  unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC |
+                   MHD_USE_ERROR_LOG | (s->tls ? MHD_USE_TLS : 0);
+  struct MHD_OptionItem ops[8];
+  size_t n = 0;
+
+  if (listen_fd >= 0) {
+    ops[n++] = (struct MHD_OptionItem){MHD_OPTION_LISTEN_SOCKET, listen_fd, NULL};
+  } else {
+    flags |= l->ipv6 ? MHD_USE_IPv6 : 0;
+    ops[n++] = (struct MHD_OptionItem){MHD_OPTION_SOCK_ADDR, 0, (void *)&l->addr};
+  }
+  if (s->tls) { /* libmicrohttpd hands these to GnuTLS at start */
+    ops[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)srv_tls_key_pem(s->tls)};
+    ops[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)srv_tls_cert_pem(s->tls)};
+    ops[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)SRV_TLS_PRIORITIES};
+  }
+  ops[n] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+  return MHD_start_daemon(flags, 0, NULL, NULL, on_access, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
+                          MHD_OPTION_CONNECTION_LIMIT, (unsigned int)cfg->max_connections,
+                          MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)cfg->connection_timeout_s,
+                          MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)SRV_CONN_MEMORY, MHD_OPTION_NOTIFY_COMPLETED,
+                          on_completed, s, MHD_OPTION_URI_LOG_CALLBACK, on_uri, s, MHD_OPTION_ARRAY, ops,
+                          MHD_OPTION_END);
 }
 
 uint16_t srv_bound_port(struct srv_server *s)
@@ -636,6 +712,8 @@ void srv_stop(struct srv_server *s, unsigned grace_s)
   s->daemon = NULL;
   if (lfd != MHD_INVALID_SOCKET)
     close(lfd);
+  srv_tls_free(wh_steal_ptr(&s->tls)); /* stops daemons retired by a reload */
+  srv_auth_free(wh_steal_ptr(&s->auth));
   pthread_cond_destroy(&s->idle);
   pthread_mutex_destroy(&s->lock);
 }

@@ -56,6 +56,8 @@ void srv_manifest_get(struct srv_req *r)
     return;
   }
   srv_reply_fd(r, 200, fd, 0, m.size);
+  if (!r->is_head) /* a pull event, when webhooks want them (events.c) */
+    srv_event_pull(r, &m.digest);
   srv_header(r, "Content-Type", m.media_type);
   srv_header(r, "Docker-Content-Digest", m.digest.str);
   srv_headerf(r, "ETag", "\"%s\"", m.digest.str);
@@ -170,7 +172,10 @@ static void store_it(struct srv_req *r, const struct wh_manifest *m, const struc
   a.digest = r->has_digest ? &r->digest : NULL;
   a.tags = tags->tags;
   a.n_tags = tags->n;
+  a.who = srv_req_who(r);
   a.flags = r->srv->cfg->sparse_index ? STORE_MANIFEST_SPARSE_INDEX : 0;
+  if (!srv_quota_admit(r, a.len, tags->tags, tags->n)) /* quota.c: 403 made */
+    return;
   wh_err_clear(&err);
   if (store_manifest_put(r->srv->store, &a, &d, &err) != WH_OK) {
     srv_reply_werr(r, SRV_CTX_MANIFEST_PUT, &err);
@@ -210,9 +215,9 @@ void srv_manifest_delete(struct srv_req *r)
     return;
   wh_err_clear(&err);
   if (r->has_digest)
-    rc = store_manifest_delete(r->srv->store, r->path.name, &r->digest, NULL, &err);
+    rc = store_manifest_delete(r->srv->store, r->path.name, &r->digest, srv_req_who(r), &err);
   else
-    rc = store_tag_delete(r->srv->store, r->path.name, r->path.arg, NULL, &err);
+    rc = store_tag_delete(r->srv->store, r->path.name, r->path.arg, srv_req_who(r), &err);
   if (rc != WH_OK) {
     srv_reply_werr(r, SRV_CTX_MANIFEST, &err);
     return;

@@ -33,6 +33,15 @@ static const struct srv_route routes[] = {
     {SRV_RT_UPLOAD, "DELETE", srv_upload_delete, NULL},
     {SRV_RT_REFERRERS, "GET", srv_referrers_get, NULL},
     {SRV_RT_REFERRERS, "HEAD", srv_referrers_get, NULL},
+    {SRV_RT_TOKEN, "GET", srv_token_get, NULL},
+    /* Operators' endpoints (metrics.c): never behind auth. */
+    {SRV_RT_METRICS, "GET", srv_metrics_get, NULL},
+    {SRV_RT_HEALTHZ, "GET", srv_healthz_get, NULL},
+    {SRV_RT_HEALTHZ, "HEAD", srv_healthz_get, NULL},
+    {SRV_RT_READYZ, "GET", srv_readyz_get, NULL},
+    {SRV_RT_READYZ, "HEAD", srv_readyz_get, NULL},
+    /* Storage accounting (usage.c). */
+    {SRV_RT_USAGE, "GET", srv_usage_get, NULL},
 };
 
 const struct srv_route *srv_route_find(enum srv_route_kind kind, const char *method, char *allow_out,

@@ -10,6 +10,13 @@
  *               pagination); no libmicrohttpd, fuzzed by tests/fuzz/fuzz_route
  *   base.c blobs.c uploads.c manifests.c tags.c referrers.c  the handlers
  *   fsck_cmd.c  `wharfd fsck`
+ *   auth.c token.c access.c htpasswd.c jwt.c token_cmd.c tls.c  access
+ *               control, the token service, TLS (see auth-int.h); auth.c
+ *               runs between routing and route->begin
+ *   gc.c quota.c usage.c gc_cmd.c  keeping the store clean: the GC and upload
+ *               purge schedule, read-only mode, free-disk floor and quotas
+ *               (srv_admit runs after auth, before route->begin), storage
+ *               accounting, `wharfd gc|scrub|du`
  *
  * Handler contract: route->begin runs once the request line and headers are
  * known. It either replies (srv_reply_* sets r->resp) or chooses a body mode
@@ -52,12 +59,51 @@ struct srv_config {
   uint64_t chunk_min_length;     /* 0 = no minimum */
   uint64_t connection_timeout_s; /* default 60 */
   bool sparse_index;             /* index children need not exist */
+  json_t *auth;                  /* owned: the "auth" section (access.c); NULL = open registry */
+  char *tls_cert, *tls_key;      /* owned: PEM file paths ("tls" section); both or neither */
+  uint64_t drain_s;              /* on SIGTERM: seconds of /readyz 503 before closing; default 0 */
+  struct srv_webhook *webhooks;  /* owned array (events.c): webhooks[0..n_webhooks) */
+  size_t n_webhooks;
+  /* Keeping the store clean (gc.c, quota.c; sections "gc", "uploads", "storage", "quotas"). */
+  bool read_only;            /* every write answers 405 UNSUPPORTED; also --read-only */
+  uint64_t gc_interval_s;    /* gc.interval: scheduled collection; 0 = off (default) */
+  uint64_t gc_grace_s;       /* gc.grace: default 1 h */
+  uint64_t gc_recent_s;      /* gc.recent: HEAD-checked/just-stored blobs stay; default 10 min */
+  bool gc_delete_untagged;   /* gc.delete_untagged: default false */
+  uint64_t gc_keep_history;  /* gc.keep_history: rollback targets per tag; default 10 */
+  uint64_t upload_max_age_s; /* uploads.max_age: abandoned sessions purged after; default 24 h */
+  uint64_t min_free_bytes;   /* storage.min_free: pushes refused below this free space; 0 = off */
+  struct srv_quota *quotas;  /* owned array (quota.c): quotas[0..n_quotas) */
+  size_t n_quotas;
+};
+
+/* One quota (config "quotas": [{"pattern": "team-*", "max_bytes": "1GiB",
+ * "max_tags": 100}]): the repositories matching pattern, together. */
+struct srv_quota {
+  char *pattern;      /* owned: fnmatch/SQLite GLOB pattern (`*` crosses `/`) */
+  uint64_t max_bytes; /* 0: no byte limit */
+  uint64_t max_tags;  /* 0: no tag limit */
+};
+
+/* One webhook endpoint (config "webhooks": [...]; parsed by events.c). */
+struct srv_webhook {
+  char *url;            /* owned: http:// or https:// */
+  char *secret;         /* owned: HMAC-SHA256 key of X-Wharf-Signature; "" signs with an empty key */
+  unsigned events;      /* enum store_event_kind mask */
+  char **repositories;  /* owned: repository globs as in auth rules (auth-int.h); n 0: all */
+  size_t n_repositories;
+  uint64_t timeout_s;      /* per delivery attempt; default 10 */
+  uint64_t max_retries;    /* failed attempts before an event is dropped; 0 = never drop */
+  uint64_t backoff_min_ms; /* first retry delay, doubled each time; default 1000 */
+  uint64_t backoff_max_s;  /* cap of the retry delay; default 300 */
 };
 
 void srv_config_init(struct srv_config *c);
 void srv_config_release(struct srv_config *c);
 /* Reads a JSON config file over c. Unknown keys and wrong types fail. */
 enum wh_code srv_config_load(struct srv_config *c, const char *path, struct wh_err *err);
+/* Checks the "auth" section (access.c) and keeps a reference in c->auth. */
+enum wh_code srv_auth_config_set(struct srv_config *c, const json_t *v, struct wh_err *err);
 /* Sets a string field (listen, root) to a copy of v. */
 enum wh_code srv_config_set_str(char **field, const char *v, struct wh_err *err);
 
@@ -150,11 +196,33 @@ struct srv_server {
    * only the final chunk may be short, so their next PATCH is refused. */
   char short_chunk[SRV_SHORT_CHUNK_SLOTS][STORE_UPLOAD_ID_LEN + 1];
   unsigned short_chunk_next;
+  struct srv_auth *auth; /* owned: access control; NULL = open registry (auth.c) */
+  struct srv_tls *tls;   /* owned: certificate and retired daemons; NULL = plain HTTP (tls.c) */
 };
 
 enum wh_code srv_start(struct srv_server *s, const struct srv_config *cfg, struct store *st,
                        const struct srv_listen *l, struct wh_err *err);
 uint16_t srv_bound_port(struct srv_server *s);
+/* SIGHUP: reloads the htpasswd file and, with TLS, the certificate and key
+ * (a new daemon takes over the listening socket; the old one finishes its
+ * connections). On failure the old state keeps serving. */
+enum wh_code srv_reload(struct srv_server *s, struct wh_err *err);
+/* Starts a daemon with s's options (and s->tls's certificate), on l's
+ * address or, when listen_fd >= 0, on that socket (taken). NULL on failure. */
+struct MHD_Daemon *srv_daemon_start(struct srv_server *s, const struct srv_listen *l, int listen_fd);
+
+/* ---- TLS (tls.c) ---------------------------------------------------------- */
+
+struct srv_tls;
+/* Reads cfg->tls_cert/tls_key (checked to be a matching pair); *out NULL
+ * when TLS is not configured. Fails when libmicrohttpd lacks TLS. */
+enum wh_code srv_tls_new(const struct srv_config *cfg, struct srv_tls **out, struct wh_err *err);
+void srv_tls_free(struct srv_tls *t); /* NULL no-op; stops retired daemons first */
+/* PEM texts of the current pair (valid until the next reload). */
+const char *srv_tls_cert_pem(const struct srv_tls *t);
+const char *srv_tls_key_pem(const struct srv_tls *t);
+/* GnuTLS priorities: TLS 1.2 and 1.3 only. */
+#define SRV_TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
 /* Stops accepting, waits up to grace_s for in-flight requests, stops. */
 void srv_stop(struct srv_server *s, unsigned grace_s);
 
@@ -195,6 +263,11 @@ struct srv_req {
   const struct srv_route *route;
   bool begun;   /* begin has run */
   bool replied; /* a response was queued */
+  /* Authenticated user or robot name, "" when anonymous. Set once, before
+   * begin runs, when authentication is decided (auth.c); passed as `who`
+   * to the store (tag history) and written to the request log. */
+  char user[128];
+  struct srv_authn *authn; /* owned (auth.c): how the caller authenticated; freed at completion */
 
   /* request body */
   enum srv_body_mode body_mode;
@@ -217,6 +290,12 @@ struct srv_req {
   uint64_t resp_bytes; /* body size of the response */
   char err_msg[160];   /* first error line, for the request log */
 };
+
+/* The `who` of a tag history row: the authenticated name, NULL when anonymous. */
+static inline const char *srv_req_who(const struct srv_req *r)
+{
+  return r->user[0] ? r->user : NULL;
+}
 
 /* Reply helpers: each replaces any reply already prepared. A failure to
  * allocate leaves r->resp NULL, which drops the connection. */
@@ -249,6 +328,27 @@ const char *srv_query(struct srv_req *r, const char *key); /* first value or NUL
 const char *srv_req_header(struct srv_req *r, const char *name);
 /* Calls cb for every value of query key `key`, in order; stops on non-zero. */
 int srv_query_each(struct srv_req *r, const char *key, int (*cb)(void *ctx, const char *value), void *ctx);
+
+/* ---- access control (auth.c, token.c, tls.c) ----------------------------
+ * With no "auth" section the registry is open (srv_server.auth NULL) and
+ * every function below allows everything. */
+
+struct srv_auth;
+struct srv_authn;
+
+/* Builds the access-control state from cfg->auth (htpasswd, keys, rules);
+ * *out NULL when cfg->auth is NULL. tls: the daemon serves https. */
+enum wh_code srv_auth_new(const struct srv_config *cfg, bool tls, struct srv_auth **out, struct wh_err *err);
+void srv_auth_free(struct srv_auth *a); /* NULL no-op */
+/* SIGHUP: reads the htpasswd file again; the old table stays on failure. */
+enum wh_code srv_auth_reload(struct srv_auth *a, struct wh_err *err);
+/* Runs before route->begin: decides r->user and r->authn and whether the
+ * route may run. false: a 401/403 reply was made. */
+bool srv_auth_check(struct srv_req *r);
+/* Whether the caller may pull from repo (catalog filtering, mount sources). */
+bool srv_auth_can_pull(struct srv_req *r, const char *repo);
+void srv_authn_free(struct srv_authn *a); /* NULL no-op */
+void srv_token_get(struct srv_req *r);    /* GET /v2/_wharf/token */
 
 /* ---- routes (routes.c) -------------------------------------------------- */
 
@@ -290,9 +390,103 @@ void srv_manifest_put_begin(struct srv_req *r);
 void srv_manifest_put_end(struct srv_req *r);
 void srv_manifest_delete(struct srv_req *r);
 
+/* ---- observability (metrics.c) ----------------------------------------------
+ * Counters are process-wide relaxed atomics, bumped once per request by
+ * srv_metrics_observe() from the completion callback (no lock). */
+
+/* "manifest", "blob", ... for logs and metric labels ("none" for no route). */
+const char *srv_route_kind_name(enum srv_route_kind kind);
+void srv_metrics_init(void);
+/* Accounts one finished request (route, method, status, duration, bytes). */
+void srv_metrics_observe(const struct srv_req *r);
+/* SIGTERM received: /readyz answers 503 from now on. */
+void srv_metrics_set_draining(void);
+enum srv_webhook_result { SRV_HOOK_DELIVERED, SRV_HOOK_FAILED, SRV_HOOK_DROPPED };
+void srv_metrics_webhook(enum srv_webhook_result res);
+void srv_metrics_get(struct srv_req *r); /* GET /metrics */
+void srv_healthz_get(struct srv_req *r); /* GET /healthz: 200 "ok" while the process runs */
+void srv_readyz_get(struct srv_req *r);  /* GET /readyz: 200 when the store answers, 503 draining */
+
+/* ---- webhooks (events.c) -------------------------------------------------------
+ * The store writes events to its outbox in the transaction of each change
+ * (storage/store.h); one delivery thread per webhook POSTs them in order. */
+
+/* Config: parses the "webhooks" array into c->webhooks (replacing it). */
+enum wh_code srv_webhooks_parse(struct srv_config *c, const json_t *v, struct wh_err *err);
+void srv_webhooks_free(struct srv_config *c);
+/* Sets the store's event mask and starts the delivery threads (nothing
+ * when no webhook is configured). Call before serving, after curl_global_init. */
+enum wh_code srv_events_start(const struct srv_config *cfg, struct store *st, struct wh_err *err);
+/* A change may have been recorded: wake the delivery threads (cheap). */
+void srv_events_kick(void);
+/* Stops the threads (an attempt in progress is aborted; its event stays). */
+void srv_events_stop(void);
+/* Records a manifest GET as a pull event when webhooks want pulls. */
+void srv_event_pull(struct srv_req *r, const struct wh_digest *d);
+
+/* ---- keeping the store clean (gc.c, quota.c, usage.c) ---------------------- */
+
+/* "90", "90s", "10m", "1h", "2d" -> seconds. */
+enum wh_code srv_parse_duration(const char *s, uint64_t *out, struct wh_err *err);
+/* "1048576", "512K", "10MiB", "1G", "2GB" (powers of 1024) -> bytes. */
+enum wh_code srv_parse_size(const char *s, uint64_t *out, struct wh_err *err);
+/* "1.2 GiB", "512 B": for messages and tables. */
+void srv_fmt_bytes(uint64_t n, char *out, size_t size);
+/* Config "quotas" (array of objects) into c->quotas; srv_quotas_free in release. */
+enum wh_code srv_quotas_parse(struct srv_config *c, const json_t *v, struct wh_err *err);
+void srv_quotas_free(struct srv_config *c);
+/* A config value that is a duration (is_size false) or a size: an integer
+ * (seconds, bytes) or a string as above, within [min, max], into *out. */
+enum wh_code srv_config_unit(const json_t *v, bool is_size, const char *name, uint64_t min, uint64_t max,
+                             uint64_t *out, struct wh_err *err);
+
+/* Called by http.c before route->begin: read-only mode (405 UNSUPPORTED),
+ * the free-disk floor (507 DENIED, nothing written) and byte quotas against
+ * Content-Length (403 DENIED). false: it replied. */
+bool srv_admit(struct srv_req *r);
+/* Quotas of r's repository with `incoming` more bytes and the tags a
+ * manifest PUT would point (new ones count): false after a 403 DENIED
+ * reply ("quota of team-* exceeded: 1.2 GiB of 1 GiB"). */
+bool srv_quota_admit(struct srv_req *r, uint64_t incoming, const char *const *tags, size_t n_tags);
+/* At an upload's last request, before store_upload_finish: the bytes
+ * received (unless r->digest is already in the repository). false: 403
+ * made and the session ended (its bytes removed). */
+bool srv_quota_upload_end(struct srv_req *r);
+/* srv_reply_werr's hook: a full disk (ENOSPC, SQLite "disk is full") is
+ * answered 507 with a clear message; false when err is something else. */
+bool srv_reply_disk_full(struct srv_req *r, const struct wh_err *err);
+
+/* One collection with the config's gc rules (store_gc_run); a real run is
+ * counted in srv_gc_stats. */
+enum wh_code srv_gc_once(struct store *st, const struct srv_config *cfg, unsigned flags, store_gc_item_cb cb,
+                         void *ctx, struct store_gc_report *out, struct wh_err *err);
+/* The schedule: one thread that purges abandoned uploads (uploads.max_age)
+ * and, when gc.interval > 0, collects every gc.interval seconds. Nothing
+ * runs in read-only mode. Stop before the store is freed; stop waits for a
+ * collection in progress. */
+enum wh_code srv_gc_start(const struct srv_config *cfg, struct store *st, struct wh_err *err);
+void srv_gc_stop(void);
+/* Counters for /metrics since start (thread-safe; any pointer may be
+ * NULL): collections completed, bytes and blobs they freed. */
+void srv_gc_stats(uint64_t *runs, uint64_t *bytes_freed, uint64_t *blobs_freed);
+
+/* GET /v2/_wharf/usage: JSON of per-repository bytes, shared bytes, totals
+ * and what the configured GC would free (usage.c). */
+void srv_usage_get(struct srv_req *r);
+/* The same JSON object, built for `wharfd du --json` too (NULL on error). */
+json_t *srv_usage_json(struct store *st, const struct srv_config *cfg, struct wh_err *err);
+
 /* ---- subcommands ---------------------------------------------------------- */
 
 /* `wharfd fsck`: returns the process exit status (0 clean, 1 problems, 2 error). */
 int srv_fsck_main(int argc, char **argv);
+/* `wharfd gc`, `wharfd scrub`, `wharfd du` (gc_cmd.c): 0 ok, 1 scrub found
+ * bad blobs, 2 error. */
+int srv_gc_main(int argc, char **argv);
+int srv_scrub_main(int argc, char **argv);
+int srv_du_main(int argc, char **argv);
+/* `wharfd token create|list|revoke` and `wharfd user add|del|list` (token_cmd.c). */
+int srv_token_main(int argc, char **argv);
+int srv_user_main(int argc, char **argv);
 
 #endif

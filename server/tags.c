@@ -30,6 +30,29 @@ static int add_name(void *ctx, const char *name)
   return 0;
 }
 
+/* The catalog with access control: only repositories the caller may pull
+ * count towards n (the whole list is walked past hidden ones). */
+struct readable {
+  struct srv_req *r;
+  struct page *p;
+  uint64_t n, taken;
+  bool more;
+};
+
+static int add_readable(void *ctx, const char *name)
+{
+  struct readable *f = ctx;
+
+  if (!srv_auth_can_pull(f->r, name))
+    return 0;
+  if (f->taken == f->n) {
+    f->more = true;
+    return 1;
+  }
+  f->taken++;
+  return add_name(f->p, name);
+}
+
 /* ?n=: digits only; clamped to the configured maximum. */
 static bool page_size(struct srv_req *r, uint64_t *n_out)
 {
@@ -59,6 +82,12 @@ static enum wh_code list(struct srv_req *r, const char *name, uint64_t n, struct
   }
   if (name)
     return store_tag_list(r->srv->store, name, last, (size_t)n, add_name, p, more, err);
+  if (r->srv->auth) {
+    struct readable f = {r, p, n, 0, false};
+    enum wh_code rc = store_repo_list(r->srv->store, last, 0, add_readable, &f, NULL, err);
+    *more = f.more;
+    return rc;
+  }
   return store_repo_list(r->srv->store, last, (size_t)n, add_name, p, more, err);
 }
 

@@ -111,6 +111,8 @@ static void finish(struct srv_req *r)
   wh_err_clear(&err);
   if (r->srv->cfg->chunk_min_length)
     srv_short_chunk_clear(r->srv, r->upload_id);
+  if (!srv_quota_upload_end(r)) /* quota.c: 403 made, session ended */
+    return;
   if (store_upload_finish(wh_steal_ptr(&r->upload), &r->digest, &size, &err) != WH_OK) {
     if (r->upload_cancel && err.code != WH_EDIGEST)
       store_upload_cancel(r->srv->store, r->path.name, r->upload_id, NULL);
@@ -150,6 +152,10 @@ static bool try_mount(struct srv_req *r, const char *mount)
   if (from && !*from)
     from = NULL; /* no source: any repository that has it (content discovery) */
   if (from && (strlen(from) > WH_NAME_MAX || !wh_name_valid(from, strlen(from))))
+    return false;
+  /* With auth on, a source the caller cannot read (or none: any repository)
+   * must not reveal that it holds the blob: a plain upload instead. */
+  if (r->srv->auth && (!from || !srv_auth_can_pull(r, from)))
     return false;
   wh_err_clear(&err);
   if (store_blob_mount(r->srv->store, r->path.name, &d, from, &err) == WH_OK) {

@@ -3,14 +3,18 @@
  *   wharfd [serve] [--config FILE] [--listen ADDR:PORT] [--root DIR]
  *                  [--log-format text|json] [--log-level L]
  *   wharfd fsck --root DIR [--repair]
+ *   wharfd token create|list|revoke ...   wharfd user add|del|list ...  (token_cmd.c)
+ *   wharfd gc|scrub|du [--root DIR|--config FILE] ...                  (gc_cmd.c)
  *   wharfd --help | --version
  *
  * Settings: defaults, then the config file, then command-line flags.
  * serve: opens the store, clears what a crash left in it (store_recover;
  * one info line when it did something), starts the daemon, prints exactly
  * one line "listening on http://HOST:PORT" on stdout (the bound port, also
- * for port 0), then waits for SIGTERM/SIGINT in sigtimedwait(), purging
- * stale upload sessions meanwhile. Stopping: no new connections, in-flight requests
+ * for port 0; "https://" with TLS), then waits for SIGTERM/SIGINT in
+ * sigtimedwait() (SIGHUP: reload htpasswd and TLS certificate), while the
+ * maintenance thread (gc.c) purges abandoned uploads and, when configured,
+ * collects garbage. Stopping: no new connections, in-flight requests
  * finish (bounded grace), the store is closed, exit 0.
  * Command-line errors: one line "wharfd: ..." on stderr and exit 2.
  */
@@ -18,6 +22,7 @@
 
 #include "server/server.h"
 
+#include <curl/curl.h>
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
@@ -27,11 +32,15 @@
 
 #define STOP_GRACE_S 30
 #define PURGE_EVERY_S 600
-#define UPLOAD_MAX_AGE_S (24 * 3600)
 
 static const char usage[] =
     "usage: wharfd [serve] [options]    serve the OCI Distribution API\n"
     "       wharfd fsck --root DIR [--repair]\n"
+    "       wharfd token create NAME --repo PATTERN --actions pull,push [--expires 30d] | list | revoke NAME\n"
+    "       wharfd user add NAME [--password-stdin] | del NAME | list   (--config FILE or --htpasswd FILE)\n"
+    "       wharfd gc [--root DIR|--config FILE] [--dry-run] [--grace DUR] [--delete-untagged]\n"
+    "       wharfd scrub [--root DIR|--config FILE] [--quarantine]\n"
+    "       wharfd du [--root DIR|--config FILE] [--json]\n"
     "       wharfd --help | --version\n"
     "\n"
     "options:\n"
@@ -39,9 +48,19 @@ static const char usage[] =
     "  --listen ADDR:PORT       default " SRV_DEFAULT_LISTEN " (port 0: any free port)\n"
     "  --root DIR               store directory, default " SRV_DEFAULT_ROOT "\n"
     "  --log-format text|json   request and error log on stderr\n"
-    "  --log-level debug|info|warn|error\n";
+    "  --log-level debug|info|warn|error\n"
+    "  --read-only              refuse every write (405 UNSUPPORTED); reads work\n";
 
-enum opt_id { OPT_CONFIG = 256, OPT_LISTEN, OPT_ROOT, OPT_LOG_FORMAT, OPT_LOG_LEVEL, OPT_HELP, OPT_VERSION };
+enum opt_id {
+  OPT_CONFIG = 256,
+  OPT_LISTEN,
+  OPT_ROOT,
+  OPT_LOG_FORMAT,
+  OPT_LOG_LEVEL,
+  OPT_HELP,
+  OPT_VERSION,
+  OPT_READ_ONLY,
+};
 
 static const struct option serve_opts[] = {
     {"config", required_argument, NULL, OPT_CONFIG},
@@ -51,13 +70,14 @@ static const struct option serve_opts[] = {
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
     {"help", no_argument, NULL, OPT_HELP},
     {"version", no_argument, NULL, OPT_VERSION},
+    {"read-only", no_argument, NULL, OPT_READ_ONLY},
     {NULL, 0, NULL, 0},
 };
 
 /* Flags as given; applied over the config file. */
 struct cli {
   const char *config, *listen, *root, *log_format, *log_level;
-  bool help, version;
+  bool help, version, read_only;
 };
 
 static int fail(const char *msg)
@@ -96,6 +116,9 @@ static int parse_cli(int argc, char **argv, struct cli *c)
     case OPT_VERSION:
       c->version = true;
       break;
+    case OPT_READ_ONLY:
+      c->read_only = true;
+      break;
     case ':':
       snprintf(msg, sizeof(msg), "option \"%.200s\" needs a value", argv[optind - 1]);
       return fail(msg);
@@ -122,6 +145,8 @@ static enum wh_code build_config(const struct cli *c, struct srv_config *cfg, st
     return err->code;
   if (c->root && srv_config_set_str(&cfg->root, c->root, err) != WH_OK)
     return err->code;
+  if (c->read_only)
+    cfg->read_only = true;
   if (c->log_format) {
     if ((v = wh_log_format_parse(c->log_format)) < 0)
       return wh_err_set(err, WH_EINVALID, 0, "--log-format \"%s\": expected text or json", c->log_format);
@@ -168,29 +193,64 @@ static void recover_store(struct store *st)
          (unsigned long long)r.blob_files, ms);
 }
 
-static void purge_uploads(struct store *st)
+
+/* SIGHUP: the htpasswd file and the TLS certificate are read again. */
+static void reload(struct srv_server *srv)
 {
   struct wh_err err;
-  uint64_t n = 0;
 
   wh_err_clear(&err);
-  if (store_upload_purge(st, UPLOAD_MAX_AGE_S, &n, &err) != WH_OK)
-    wh_log(WH_LOG_WARN, NULL, "purge stale uploads: %s", err.msg);
-  else if (n)
-    wh_log(WH_LOG_INFO, NULL, "purged %llu stale upload sessions", (unsigned long long)n);
+  if (srv_reload(srv, &err) != WH_OK)
+    wh_log(WH_LOG_ERROR, NULL, "SIGHUP: %s (still serving with the previous settings)", err.msg);
+  else
+    wh_log(WH_LOG_INFO, NULL, "SIGHUP: reloaded htpasswd and TLS certificate");
 }
 
 /* Blocks until SIGTERM or SIGINT; the signals are blocked in every thread. */
-static int wait_for_stop(const sigset_t *set, struct store *st)
+static int wait_for_stop(const sigset_t *set, struct store *st, struct srv_server *srv)
 {
   struct timespec every = {PURGE_EVERY_S, 0};
 
+  (void)st; /* uploads are purged by the maintenance thread (gc.c) */
   for (;;) {
     int sig = sigtimedwait(set, NULL, &every);
     if (sig == SIGTERM || sig == SIGINT)
       return sig;
-    if (sig < 0 && errno == EAGAIN)
-      purge_uploads(st);
+    if (sig == SIGHUP) {
+      reload(srv);
+      continue;
+    }
+  }
+}
+
+/* timeouts.drain_s: keep serving for a while with /readyz answering 503,
+ * so a load balancer stops sending new requests before the listener
+ * closes. A second SIGTERM/SIGINT ends the wait. */
+static void drain(const sigset_t *set, uint64_t drain_s)
+{
+  struct timespec now, end;
+
+  srv_metrics_set_draining();
+  if (drain_s == 0)
+    return;
+  wh_log(WH_LOG_INFO, NULL, "draining for %llu s (/readyz answers 503)", (unsigned long long)drain_s);
+  clock_gettime(CLOCK_MONOTONIC, &end);
+  end.tv_sec += (time_t)drain_s;
+  for (;;) {
+    struct timespec left;
+    int sig;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    if (now.tv_sec > end.tv_sec || (now.tv_sec == end.tv_sec && now.tv_nsec >= end.tv_nsec))
+      return;
+    left.tv_sec = end.tv_sec - now.tv_sec;
+    left.tv_nsec = end.tv_nsec - now.tv_nsec;
+    if (left.tv_nsec < 0) {
+      left.tv_sec--;
+      left.tv_nsec += 1000000000L;
+    }
+    sig = sigtimedwait(set, NULL, &left);
+    if (sig == SIGTERM || sig == SIGINT || (sig < 0 && errno == EAGAIN))
+      return; /* a second stop signal, or the time is up */
   }
 }
 
@@ -213,20 +273,34 @@ static int serve(const struct srv_config *cfg)
   sigemptyset(&set);
   sigaddset(&set, SIGTERM);
   sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &set, NULL); /* before any thread starts */
   signal(SIGPIPE, SIG_IGN);
-  if (srv_start(&srv, cfg, st, &l, &err) != WH_OK) {
+  srv_metrics_init();
+  curl_global_init(CURL_GLOBAL_DEFAULT); /* webhooks; before any thread */
+  if (srv_events_start(cfg, st, &err) != WH_OK) {
     store_free(st);
     return fail(err.msg);
   }
-  printf("listening on http://%s:%u\n", l.host, (unsigned)srv_bound_port(&srv));
+  if (srv_start(&srv, cfg, st, &l, &err) != WH_OK) {
+    srv_events_stop();
+    store_free(st);
+    return fail(err.msg);
+  }
+  if (srv_gc_start(cfg, st, &err) != WH_OK) /* uploads purge and GC schedule (gc.c) */
+    wh_log(WH_LOG_WARN, NULL, "maintenance schedule: %s (no GC, no upload purge)", err.msg);
+  printf("listening on %s://%s:%u\n", srv.tls ? "https" : "http", l.host, (unsigned)srv_bound_port(&srv));
   fflush(stdout);
   wh_log(WH_LOG_INFO, NULL, "wharfd %s serving \"%s\" on %s:%u", PACKAGE_VERSION, cfg->root, l.host,
          (unsigned)srv_bound_port(&srv));
-  sig = wait_for_stop(&set, st);
+  sig = wait_for_stop(&set, st, &srv);
   wh_log(WH_LOG_INFO, NULL, "signal %d: stopping", sig);
+  drain(&set, cfg->drain_s);
+  srv_gc_stop();
   srv_stop(&srv, STOP_GRACE_S);
+  srv_events_stop();
   store_free(st);
+  curl_global_cleanup();
   wh_log(WH_LOG_INFO, NULL, "stopped");
   return 0;
 }
@@ -268,6 +342,11 @@ struct command {
 static const struct command commands[] = {
     {"serve", cmd_serve},
     {"fsck", srv_fsck_main},
+    {"token", srv_token_main},
+    {"user", srv_user_main},
+    {"gc", srv_gc_main},
+    {"scrub", srv_scrub_main},
+    {"du", srv_du_main},
 };
 
 int main(int argc, char **argv)

@@ -362,24 +362,47 @@ enum wh_code store_blob_mount(struct store *s, const char *repo, const struct wh
   return store_txn(s, 0, mount_txn, &a, err);
 }
 
+struct unlink_args {
+  const char *repo;
+  const struct wh_digest *d;
+  bool changed; /* out */
+};
+
+/* The link goes and, when deletes are recorded, its outbox event comes in
+ * the same transaction (outbox.c). */
+static enum wh_code unlink_txn(struct store_conn *c, void *ctx, struct wh_err *err)
+{
+  struct unlink_args *a = ctx;
+  STORE_AUTORESET sqlite3_stmt *st = store_stmt(c, Q_LINK_DELETE, err);
+  struct store_event_add ev = {.kind = STORE_EV_DELETE, .target = "blob", .digest = a->d->str};
+  int64_t repo_id;
+  enum wh_code rc;
+
+  if (st == NULL)
+    return WH_EDATABASE;
+  store_bind_text(st, 1, a->repo);
+  store_bind_text(st, 2, a->d->str);
+  if ((rc = store_exec_stmt(c, st, "unlink blob", err)) != WH_OK)
+    return rc;
+  a->changed = sqlite3_changes(c->db) > 0;
+  if (!a->changed || !store_events_on(c->s, STORE_EV_DELETE))
+    return WH_OK;
+  if ((rc = store_repo_id(c, a->repo, false, &repo_id, err)) != WH_OK)
+    return rc;
+  return store_outbox_add(c, repo_id, &ev, err);
+}
+
 enum wh_code store_blob_unlink(struct store *s, const char *repo, const struct wh_digest *d,
                                struct wh_err *err)
 {
-  STORE_AUTOCONN struct store_conn *c = NULL;
-  STORE_AUTORESET sqlite3_stmt *st = NULL;
+  struct unlink_args a = {.repo = repo, .d = d};
   enum wh_code rc;
 
   if (!digest_ok(d) || repo == NULL)
     return wh_err_set(err, WH_EINVALID, 0, "unlink blob: bad arguments");
-  if ((rc = store_conn_get(s, &c, err)) != WH_OK)
+  if ((rc = store_txn(s, 0, unlink_txn, &a, err)) != WH_OK)
     return rc;
-  if ((st = store_stmt(c, Q_LINK_DELETE, err)) == NULL)
-    return WH_EDATABASE;
-  store_bind_text(st, 1, repo);
-  store_bind_text(st, 2, d->str);
-  if ((rc = store_exec_stmt(c, st, "unlink blob", err)) != WH_OK)
-    return rc;
-  if (sqlite3_changes(c->db) == 0) {
+  if (!a.changed) {
     uint64_t size;
     /* Still linked: a manifest of repo needs it (Q_LINK_DELETE spares it). */
     if (store_blob_stat(s, repo, d, &size, NULL) == WH_OK)

@@ -94,6 +94,49 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
     "  id TEXT PRIMARY KEY,"
     "  repo_id INTEGER NOT NULL REFERENCES repos(id),"
     "  created INTEGER NOT NULL) WITHOUT ROWID;",
+    /* 1 -> 2: CI robot tokens (storage/robots.c); only the secret's sha256 is kept. */
+    "CREATE TABLE robots ("
+    "  name TEXT PRIMARY KEY,"
+    "  secret_sha256 TEXT NOT NULL,"
+    "  pattern TEXT NOT NULL,"
+    "  actions TEXT NOT NULL,"
+    "  created INTEGER NOT NULL,"
+    "  expires INTEGER NOT NULL,"
+    "  revoked INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;",
+    /* 2 -> 3: the webhook outbox (storage/outbox.c): events committed with
+     * their change; AUTOINCREMENT so an id is never reused (cursors). */
+    "CREATE TABLE outbox ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  uid TEXT NOT NULL,"
+    "  time_ms INTEGER NOT NULL,"
+    "  action TEXT NOT NULL,"
+    "  target TEXT NOT NULL,"
+    "  repo TEXT NOT NULL,"
+    "  tag TEXT,"
+    "  digest TEXT,"
+    "  old_digest TEXT,"
+    "  media_type TEXT,"
+    "  size INTEGER,"
+    "  who TEXT);"
+    "CREATE TABLE outbox_cursors ("
+    "  consumer TEXT PRIMARY KEY,"
+    "  last_id INTEGER NOT NULL) WITHOUT ROWID;",
+    /* 3 -> 4: when a client last showed it is about to use a blob (HEAD
+     * check), so that online GC keeps it (storage/gc.c, store_blob_touch). */
+    "ALTER TABLE blobs ADD COLUMN checked INTEGER NOT NULL DEFAULT 0;",
+    /* 4 -> 5: blob count and bytes kept by triggers (storage/stats.c), so
+     * /metrics reads one row instead of the whole blobs table. */
+    "CREATE TABLE blob_totals ("
+    "  id INTEGER PRIMARY KEY CHECK (id = 1),"
+    "  count INTEGER NOT NULL,"
+    "  bytes INTEGER NOT NULL);"
+    "INSERT INTO blob_totals SELECT 1, count(*), coalesce(sum(size), 0) FROM blobs;"
+    "CREATE TRIGGER blob_totals_insert AFTER INSERT ON blobs BEGIN"
+    "  UPDATE blob_totals SET count = count + 1, bytes = bytes + new.size WHERE id = 1; END;"
+    "CREATE TRIGGER blob_totals_delete AFTER DELETE ON blobs BEGIN"
+    "  UPDATE blob_totals SET count = count - 1, bytes = bytes - old.size WHERE id = 1; END;"
+    "CREATE TRIGGER blob_totals_update AFTER UPDATE OF size ON blobs BEGIN"
+    "  UPDATE blob_totals SET bytes = bytes - old.size + new.size WHERE id = 1; END;",
 };
 
 static const struct {

@@ -12,7 +12,9 @@
  *    both checked inside the same write transaction;
  *  - manifest_refs holds one edge per referenced digest (config, layers,
  *    children, subject), written with the row and removed with it;
- *  - deleting a manifest removes its tags, each with a history row.
+ *  - deleting a manifest removes its tags, each with a history row;
+ *  - the outbox rows of a put (push, tag moves) or a delete are written in
+ *    its transaction (outbox.c), the delete's before the row goes.
  */
 #include "config.h"
 
@@ -153,6 +155,19 @@ static enum wh_code upsert_row(struct store_conn *c, int64_t repo_id, const stru
   return store_exec_stmt(c, st, "record manifest", err);
 }
 
+/* The push event (outbox.c); tag moves add their own in store_tag_move. */
+static enum wh_code put_event(struct store_conn *c, int64_t repo_id, const struct put_ctx *p,
+                              struct wh_err *err)
+{
+  struct store_event_add e = {.kind = STORE_EV_PUSH,
+                              .target = "manifest",
+                              .tag = p->a->n_tags ? p->a->tags[0] : NULL,
+                              .digest = p->d->str,
+                              .who = p->a->who};
+
+  return store_outbox_add(c, repo_id, &e, err);
+}
+
 static enum wh_code put_txn(struct store_conn *c, void *ctx, struct wh_err *err)
 {
   const struct put_ctx *p = ctx;
@@ -165,6 +180,8 @@ static enum wh_code put_txn(struct store_conn *c, void *ctx, struct wh_err *err)
       (rc = store_blob_record(c, 0, p->d, a->len, err)) != WH_OK ||
       (rc = upsert_row(c, repo_id, p, err)) != WH_OK ||
       (rc = add_edges(c, repo_id, p->d->str, a->parsed, err)) != WH_OK)
+    return rc;
+  if ((rc = put_event(c, repo_id, p, err)) != WH_OK)
     return rc;
   for (size_t i = 0; i < a->n_tags; i++)
     if ((rc = store_tag_move(c, repo_id, a->tags[i], p->d, a->who, err)) != WH_OK)
@@ -377,6 +394,8 @@ struct delete_args {
 static enum wh_code delete_txn(struct store_conn *c, void *ctx, struct wh_err *err)
 {
   const struct delete_args *a = ctx;
+  struct store_event_add ev = {
+      .kind = STORE_EV_DELETE, .target = "manifest", .digest = a->d->str, .who = a->who};
   int64_t repo_id;
   bool found = false;
   enum wh_code rc = store_repo_id(c, a->repo, false, &repo_id, err);
@@ -385,7 +404,7 @@ static enum wh_code delete_txn(struct store_conn *c, void *ctx, struct wh_err *e
     rc = manifest_exists(c, repo_id, a->d->str, &found, err);
   if (rc == WH_OK && !found)
     rc = wh_err_set(err, WH_ENOTFOUND, 0, "manifest %s: not found in \"%s\"", a->d->str, a->repo);
-  if (rc != WH_OK)
+  if (rc != WH_OK || (rc = store_outbox_add(c, repo_id, &ev, err)) != WH_OK)
     return rc;
   return store_manifest_drop(c, repo_id, a->d->str, a->who, err);
 }

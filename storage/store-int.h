@@ -10,7 +10,10 @@
  *   tags.c       tags, tag history, tag and repository lists
  *   fsck.c       consistency check and repair
  *   recover.c    crash recovery (store_recover): residue of killed writers
- *   gc.c         garbage collection (store_gc): blobs nothing references
+ *   gc.c         garbage collection (store_gc, store_gc_run): untagged
+ *                manifests and blobs nothing references; store_blob_touch
+ *   scrub.c      re-hash every blob, quarantine bad ones (store_scrub)
+ *   usage.c      storage accounting (store_usage, store_usage_glob)
  *
  * Connections: a small pool (struct store.idle). Every public call takes a
  * connection with store_conn_get() and gives it back when done (usually via
@@ -67,7 +70,7 @@
 #include "common/err.h"
 #include "storage/store.h"
 
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 5
 #define STORE_BUSY_TIMEOUT_MS 10000
 #define STORE_POOL_MAX 64 /* idle connections kept */
 #define STORE_DEFAULT_MAX_BLOB (64ull << 30)
@@ -163,6 +166,7 @@ enum store_edge_kind {
                      " AND r.repo_id = m.repo_id AND r.kind = 4), m.subject IS NOT NULL"                     \
                      " FROM manifests m WHERE m.repo_id = ?1 ORDER BY m.created DESC, m.digest")             \
   X(Q_GC_CANDIDATES, "SELECT b.digest, b.size FROM blobs b WHERE b.digest > ?1 AND b.created < ?2"           \
+                     " AND b.checked < ?4"                                                                   \
                      " AND NOT EXISTS (SELECT 1 FROM manifests m WHERE m.digest = b.digest)"                 \
                      " AND NOT EXISTS (SELECT 1 FROM manifest_refs r WHERE r.child_digest = b.digest)"       \
                      " AND NOT EXISTS (SELECT 1 FROM repo_blobs l WHERE l.digest = b.digest"                 \
@@ -203,6 +207,7 @@ struct store {
   unsigned flags;          /* enum store_open_flags */
   enum store_fault fault;  /* from WHARF_FAULT, fixed after open */
   uint64_t max_blob;       /* __atomic access */
+  unsigned events;         /* enum store_event_kind mask written to the outbox; __atomic access */
   pthread_mutex_t lock;    /* guards idle, n_idle, parked */
   struct store_conn *idle; /* owned: pool of idle connections */
   size_t n_idle;
@@ -342,6 +347,25 @@ enum wh_code store_uploads_fileless(struct store *s, uint64_t *n_out, struct wh_
  * its tags (history rows recorded). */
 enum wh_code store_manifest_drop(struct store_conn *c, int64_t repo_id, const char *digest, const char *who,
                                  struct wh_err *err);
+
+/* ---- outbox.c ---------------------------------------------------------- */
+
+/* One change to record in the outbox (see store_set_events). */
+struct store_event_add {
+  enum store_event_kind kind;
+  const char *target;     /* "manifest", "tag" or "blob" */
+  const char *tag;        /* may be NULL */
+  const char *digest;     /* media type and size are looked up from it */
+  const char *old_digest; /* tag moves: the previous digest; may be NULL */
+  const char *who;        /* may be NULL */
+};
+/* True when the store records events of this kind (cheap: one atomic load). */
+bool store_events_on(struct store *s, enum store_event_kind kind);
+/* Inside a write txn: appends one outbox row for repo_id when the store
+ * records events of e->kind (else does nothing). Call it before a row the
+ * event describes is deleted: media type and size are read from it. */
+enum wh_code store_outbox_add(struct store_conn *c, int64_t repo_id, const struct store_event_add *e,
+                              struct wh_err *err);
 
 /* ---- tags.c ------------------------------------------------------------ */
 

@@ -6,6 +6,7 @@
  *   blobs/<alg>/<2 hex>/<hex>   immutable content, named by its digest
  *   uploads/<id>                bytes of an upload session in progress
  *   index.db (+ -wal, -shm)     SQLite in WAL mode, synchronous=FULL
+ *   quarantine/<alg>-<hex>      bad blob files moved aside by store_scrub
  *
  * Invariants:
  *  - a blob file exists under its name only with exactly the bytes of that
@@ -230,6 +231,112 @@ typedef int (*store_referrer_cb)(void *ctx, const struct store_referrer *r);
 enum wh_code store_referrers(struct store *s, const char *repo, const struct wh_digest *subject,
                              const char *artifact_type, store_referrer_cb cb, void *ctx, struct wh_err *err);
 
+/* ---- robot tokens (CI credentials; storage/robots.c) --------------------
+ *
+ *           store_robot_create            store_robot_revoke
+ *   (none) -------------------> ACTIVE --------------------> REVOKED
+ *                                 | expires passes              |
+ *                                 v                             |
+ *                              EXPIRED     store_robot_create replaces a
+ *                                          revoked or expired row
+ *
+ * Only the sha256 (hex) of a robot's secret is stored. The store keeps the
+ * pattern and actions as text and gives them no meaning (the server does).
+ */
+#define STORE_ROBOT_NAME_MAX 127
+
+struct store_robot {
+  const char *name;          /* borrowed: valid during the call or callback */
+  const char *secret_sha256; /* 64 lowercase hex */
+  const char *pattern;       /* repository glob */
+  const char *actions;       /* "pull,push" */
+  int64_t created;           /* unix seconds */
+  int64_t expires;           /* unix seconds; 0 = never */
+  bool revoked;
+};
+/* Adds a robot. WH_ECONFLICT when an active (not revoked, not expired) one
+ * has the name; a revoked or expired one is replaced. */
+enum wh_code store_robot_create(struct store *s, const struct store_robot *r, struct wh_err *err);
+typedef int (*store_robot_cb)(void *ctx, const struct store_robot *r);
+/* Looks up one robot: cb runs once with its row. WH_ENOTFOUND when unknown. */
+enum wh_code store_robot_get(struct store *s, const char *name, store_robot_cb cb, void *ctx,
+                             struct wh_err *err);
+/* Every robot by name (revoked and expired ones too). */
+enum wh_code store_robot_list(struct store *s, store_robot_cb cb, void *ctx, struct wh_err *err);
+/* Marks a robot revoked. WH_ENOTFOUND when unknown or already revoked. */
+enum wh_code store_robot_revoke(struct store *s, const char *name, struct wh_err *err);
+
+/* ---- events: the webhook outbox (storage/outbox.c) ----------------------
+ *
+ * With a non-zero mask (store_set_events; the default is 0: nothing is
+ * written), each change of a kind in the mask appends one outbox row in
+ * the SAME write transaction as the change, so an event exists exactly
+ * when its change was committed and survives a crash:
+ *   push    store_manifest_put: one per put (tag: the first tag, if any)
+ *   tag     a tag created or moved to another manifest (store_manifest_put,
+ *           store_tag_set); old_digest is the previous target
+ *   delete  store_manifest_delete (target "manifest"), store_tag_delete
+ *           ("tag"), store_blob_unlink ("blob")
+ *   pull    store_event_pull (its own small write transaction)
+ * Row ids only grow (never reused). A consumer keeps a cursor (the last id
+ * it is done with) under a name of its choosing, reads the rows after it
+ * in id order, and store_outbox_trim() removes what every consumer passed.
+ */
+enum store_event_kind {
+  STORE_EV_PUSH = 1 << 0,
+  STORE_EV_PULL = 1 << 1,
+  STORE_EV_DELETE = 1 << 2,
+  STORE_EV_TAG = 1 << 3,
+};
+/* Which kinds are recorded from now on (any thread; takes effect at once). */
+void store_set_events(struct store *s, unsigned mask);
+/* "push", "pull", "delete", "tag"; NULL for anything else. */
+const char *store_event_kind_name(enum store_event_kind kind);
+
+/* One outbox row, as store_outbox_read() reports it. Strings are borrowed
+ * (valid during the callback only); NULL when absent. */
+struct store_event {
+  int64_t id;      /* increasing, never reused */
+  const char *uid; /* random, unique: the event id peers see */
+  int64_t time_ms; /* unix milliseconds of the change */
+  enum store_event_kind kind;
+  const char *target; /* "manifest", "tag" or "blob" */
+  const char *repo;
+  const char *tag;
+  const char *digest;
+  const char *old_digest; /* tag moves */
+  const char *media_type; /* manifests */
+  int64_t size;           /* -1 when unknown */
+  const char *who;
+};
+typedef int (*store_event_cb)(void *ctx, const struct store_event *e);
+
+/* Records a pull of manifest d from repo (tag: the reference asked for, or
+ * NULL when pulled by digest) when the store records pulls; else WH_OK at
+ * once, without touching the database. */
+enum wh_code store_event_pull(struct store *s, const char *repo, const char *tag, const struct wh_digest *d,
+                              const char *who, struct wh_err *err);
+/* Calls cb for the rows with id > after_id, in id order, at most n; cb
+ * returns non-zero to stop early. */
+enum wh_code store_outbox_read(struct store *s, int64_t after_id, size_t n, store_event_cb cb, void *ctx,
+                               struct wh_err *err);
+/* The cursor of consumer (a name of at most 1024 bytes). A new consumer is
+ * created at the newest row: it sees only events that come after. */
+enum wh_code store_outbox_cursor(struct store *s, const char *consumer, int64_t *id_out, struct wh_err *err);
+enum wh_code store_outbox_cursor_set(struct store *s, const char *consumer, int64_t id, struct wh_err *err);
+/* Removes the rows with id <= upto_id. */
+enum wh_code store_outbox_trim(struct store *s, int64_t upto_id, struct wh_err *err);
+
+/* ---- statistics and health (storage/stats.c) ---------------------------- */
+
+/* Number of blob rows and the sum of their sizes: one row kept by
+ * triggers (O(1), exact at the last commit). */
+enum wh_code store_blob_totals(struct store *s, uint64_t *count_out, uint64_t *bytes_out, struct wh_err *err);
+/* Open upload sessions (small table, cheap). */
+enum wh_code store_upload_count(struct store *s, uint64_t *n_out, struct wh_err *err);
+/* One trivial query on the index: WH_OK when the store answers. */
+enum wh_code store_ping(struct store *s, struct wh_err *err);
+
 /* ---- fsck ------------------------------------------------------------- */
 
 enum store_fsck_flags {
@@ -290,6 +397,7 @@ struct store_gc_report {
   uint64_t blobs_removed; /* rows removed (or that would be, dry run) */
   uint64_t bytes_removed; /* their sizes */
   uint64_t files_removed; /* files unlinked (a row can come back before its file goes) */
+  uint64_t manifests_removed; /* manifest rows (store_gc_run with delete_untagged) */
 };
 /* Called for every blob whose row was removed (or would be). */
 typedef void (*store_gc_cb)(void *ctx, const struct wh_digest *d, uint64_t size);
@@ -316,5 +424,98 @@ typedef void (*store_gc_cb)(void *ctx, const struct wh_digest *d, uint64_t size)
  * totals. WH_EINVALID on a read-only store. */
 enum wh_code store_gc(struct store *s, int64_t grace_s, unsigned flags, store_gc_cb cb, void *ctx,
                       struct store_gc_report *out, struct wh_err *err);
+
+/* Online collection (wharfd gc and its schedule): store_gc's rules plus
+ *  - recent_s: a blob whose row or a link was made, or that a client
+ *    HEAD-checked (store_blob_touch), in the last recent_s seconds stays
+ *    whatever grace_s says, so even grace 0 never breaks a push between
+ *    its blob checks and its manifest (0: no such protection);
+ *  - delete_untagged: manifests no tag points at are removed first (rows,
+ *    edges), unless one of these keeps them: created in the grace (or
+ *    recent) window; among the rollback targets of a tag, i.e. the
+ *    keep_history + 1 newest distinct digests its tag_history moved it to
+ *    (the current one and the keep_history before it, also for a deleted
+ *    tag); an index child or a referrer (subject) of a kept manifest, down
+ *    the whole chain. Everything a kept manifest references stays too.
+ * Marking and removing meet in one write transaction per batch, so a tag
+ * or manifest push that lands meanwhile is either seen or waits. A dry run
+ * changes nothing: with delete_untagged it runs the same transactions and
+ * rolls them back. `now` 0 reads the clock (tests pass a fixed time).
+ * item_cb (optional) hears of every manifest and blob removed (or that
+ * would be, in a dry run) after its batch committed. */
+struct store_gc_opts {
+  int64_t grace_s;
+  int64_t recent_s;
+  bool delete_untagged;
+  uint64_t keep_history; /* default of wharfd: 10 */
+  unsigned flags;        /* enum store_gc_flags */
+  int64_t now;           /* unix seconds; 0: the clock */
+};
+struct store_gc_item {
+  bool is_manifest;
+  const char *repo; /* manifests: their repository (borrowed); blobs: NULL */
+  struct wh_digest digest;
+  uint64_t size;
+};
+typedef void (*store_gc_item_cb)(void *ctx, const struct store_gc_item *it);
+enum wh_code store_gc_run(struct store *s, const struct store_gc_opts *o, store_gc_item_cb item_cb, void *ctx,
+                          struct store_gc_report *out, struct wh_err *err);
+
+/* Records that a client just checked blob d (HEAD): store_gc_run keeps it
+ * for recent_s. At most one write per blob per STORE_TOUCH_EVERY_S; a blob
+ * without a row is left alone (WH_OK). Call it before answering the check:
+ * a collection either sees the new time or removed the row first (and the
+ * check then answers 404). */
+#define STORE_TOUCH_EVERY_S 60
+enum wh_code store_blob_touch(struct store *s, const struct wh_digest *d, struct wh_err *err);
+
+/* ---- scrub (storage/scrub.c) ------------------------------------------- */
+
+enum store_scrub_flags {
+  STORE_SCRUB_QUARANTINE = 1 << 0, /* move bad files to <root>/quarantine/, drop their rows */
+};
+struct store_scrub_report {
+  uint64_t blobs;       /* blob rows checked (layers, configs and manifest bytes) */
+  uint64_t bytes;       /* bytes hashed */
+  uint64_t bad;         /* missing, wrong size or wrong digest */
+  uint64_t quarantined; /* of which rows dropped (and file moved when there was one) */
+};
+/* problem: one line ("content hashes to sha256:..."). */
+typedef void (*store_scrub_cb)(void *ctx, const struct wh_digest *d, const char *problem, bool quarantined);
+/* Re-hashes every stored blob. With STORE_SCRUB_QUARANTINE a bad one loses
+ * its row, its repository links and the manifests made of those bytes (tag
+ * moves recorded as by "scrub") in one transaction, so it is never served
+ * again; then its file moves to quarantine/<alg>-<hex> under the fan-out
+ * directory's exclusive lock, only when no row came back meanwhile. A later
+ * push of the same content stores a fresh copy (heals). Manifests that
+ * use a quarantined layer keep their edges: fsck names them until the
+ * layer is pushed again. WH_EINVALID with quarantine on a read-only store. */
+enum wh_code store_scrub(struct store *s, unsigned flags, store_scrub_cb cb, void *ctx,
+                         struct store_scrub_report *out, struct wh_err *err);
+
+/* ---- storage accounting (storage/usage.c) -------------------------------- */
+
+struct store_repo_usage {
+  const char *name;      /* borrowed: valid during the callback */
+  uint64_t bytes;        /* distinct blobs it may read plus its manifests' bytes */
+  uint64_t shared_bytes; /* of which blobs another repository uses too */
+  uint64_t blobs, manifests, tags;
+};
+struct store_usage_total {
+  uint64_t bytes;        /* every blob row, counted once */
+  uint64_t blobs;
+  uint64_t shared_bytes; /* blobs used by more than one repository */
+  uint64_t repos;
+};
+typedef int (*store_usage_cb)(void *ctx, const struct store_repo_usage *u);
+/* Every repository in name order (cb returns non-zero to stop), then the
+ * totals in *out (optional); one read snapshot. */
+enum wh_code store_usage(struct store *s, store_usage_cb cb, void *ctx, struct store_usage_total *out,
+                         struct wh_err *err);
+/* Together over the repositories whose name matches glob (SQLite GLOB:
+ * `*` also crosses `/`): bytes of their distinct blobs and manifests, and
+ * their number of tags (quotas). */
+enum wh_code store_usage_glob(struct store *s, const char *glob, uint64_t *bytes_out, uint64_t *tags_out,
+                              struct wh_err *err);
 
 #endif

@@ -6,8 +6,9 @@
  *   D -> D             store_tag_set / manifest put         none (no move)
  *   D -> (none)        store_tag_delete / manifest delete   old D,    new NULL
  *
- * Invariants: every change of a tags row and its tag_history row commit in
- * the same transaction; history ids only grow (AUTOINCREMENT), so "newest
+ * Invariants: every change of a tags row, its tag_history row and its
+ * outbox event (tag move, tag delete; outbox.c) commit in the same
+ * transaction; history ids only grow (AUTOINCREMENT), so "newest
  * first" is "highest id first". Lists are in byte order (BINARY collation).
  */
 #include "config.h"
@@ -62,17 +63,21 @@ enum wh_code store_tag_move(struct store_conn *c, int64_t repo_id, const char *t
 {
   STORE_AUTORESET sqlite3_stmt *st = NULL;
   char cur[WH_DIGEST_STR_MAX];
+  struct store_event_add ev = {
+      .kind = STORE_EV_TAG, .target = "tag", .tag = tag, .digest = d->str, .who = who};
   enum wh_code rc = tag_current(c, repo_id, tag, cur, err);
 
   if (rc != WH_OK || strcmp(cur, d->str) == 0)
     return rc;
+  ev.old_digest = cur[0] ? cur : NULL;
   if ((st = store_stmt(c, Q_TAG_UPSERT, err)) == NULL)
     return WH_EDATABASE;
   store_bind_int(st, 1, repo_id);
   store_bind_text(st, 2, tag);
   store_bind_text(st, 3, d->str);
   store_bind_int(st, 4, store_now_s());
-  if ((rc = store_exec_stmt(c, st, "move tag", err)) != WH_OK)
+  if ((rc = store_exec_stmt(c, st, "move tag", err)) != WH_OK ||
+      (rc = store_outbox_add(c, repo_id, &ev, err)) != WH_OK)
     return rc;
   return add_history(c, repo_id, tag, cur[0] ? cur : NULL, d->str, who, err);
 }
@@ -121,6 +126,7 @@ static enum wh_code delete_txn(struct store_conn *c, void *ctx, struct wh_err *e
   const struct tag_args *a = ctx;
   STORE_AUTORESET sqlite3_stmt *st = NULL;
   char cur[WH_DIGEST_STR_MAX];
+  struct store_event_add ev = {.kind = STORE_EV_DELETE, .target = "tag", .tag = a->tag, .who = a->who};
   int64_t repo_id;
   enum wh_code rc = store_repo_id(c, a->repo, false, &repo_id, err);
 
@@ -128,6 +134,9 @@ static enum wh_code delete_txn(struct store_conn *c, void *ctx, struct wh_err *e
     return rc;
   if (cur[0] == '\0')
     return wh_err_set(err, WH_ENOTFOUND, 0, "tag \"%s\": not found in \"%s\"", a->tag, a->repo);
+  ev.digest = cur;
+  if ((rc = store_outbox_add(c, repo_id, &ev, err)) != WH_OK)
+    return rc;
   if ((st = store_stmt(c, Q_TAG_DELETE, err)) == NULL)
     return WH_EDATABASE;
   store_bind_int(st, 1, repo_id);

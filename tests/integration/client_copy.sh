@@ -5,8 +5,9 @@
 # identical, a 40 MB layer through the bounded relay buffer), a second run
 # (everything exists), a multi-platform index (--all, one --platform), a
 # destination digest that does not match, a source serving wrong bytes
-# (exit 6, the destination completes nothing), and a destination behind
-# htpasswd auth.
+# (exit 6, the destination completes nothing), --referrers (an SBOM and its
+# signature follow the image; a source without the referrers API is fine),
+# and a destination behind htpasswd auth.
 . "${BASH_SOURCE%/*}/../lib.sh"
 wh_init
 . "${BASH_SOURCE%/*}/client_lib.sh"
@@ -109,6 +110,38 @@ wh_req GET "http://$DR_HOST/v2/bad/app/manifests/v1" -H "Accept: $MT_OCI_MANIFES
 is "nor the manifest" "$H_CODE" 404
 cp "$T/l2.saved" "$F"
 chmod "$MODE" "$F"
+
+# ---- --referrers: an SBOM of the image and a signature of the SBOM ----------------------------
+wh_push_image ref/app v1 3000
+IMG=$WH_MDIGEST
+printf '{}' >"$T/empty"
+printf '{"sbom": "%s"}' "$RANDOM$RANDOM" >"$T/sbom.json"
+printf 'signed %s' "$RANDOM$RANDOM" >"$T/sig.bin"
+wh_mk_manifest "$T/sbom.man" -a application/vnd.example.sbom -s "$WH_MFILE" -C application/vnd.oci.empty.v1+json \
+  -L application/json "$T/empty" "$T/sbom.json"
+wh_mk_manifest "$T/sig.man" -a application/vnd.example.sig -s "$T/sbom.man" -C application/vnd.oci.empty.v1+json \
+  -L application/octet-stream "$T/empty" "$T/sig.bin"
+SBOM=$(wh_digest "$T/sbom.man")
+SIG=$(wh_digest "$T/sig.man")
+wh_blob_push ref/app "$T/empty" && wh_blob_push ref/app "$T/sbom.json" && wh_blob_push ref/app "$T/sig.bin" &&
+  wh_manifest_push ref/app "$SBOM" "$T/sbom.man" && wh_manifest_push ref/app "$SIG" "$T/sig.man"
+expect "an image, an SBOM naming it and a signature naming the SBOM pushed with curl" 201
+# referrers HOST REPO DIGEST: the digests the referrers API lists, sorted
+referrers() { curl -s "http://$1/v2/$2/referrers/$3" | jq -r '.manifests[].digest' | sort | tr '\n' ' '; }
+out=$("${CP[@]}" --quiet copy --referrers "$H/ref/app:v1" "$H/ref/copy:v1" 2>"$T/err")
+is "copy --referrers" "$out" "$IMG"
+is "the destination lists the SBOM as the image's referrer" "$(referrers "$H" ref/copy "$IMG")" "$SBOM "
+is "and the signature as the SBOM's" "$(referrers "$H" ref/copy "$SBOM")" "$SIG "
+is "byte for byte" "$(manifest_digest "$H" ref/copy "$SIG")" "$SIG"
+out=$("${CP[@]}" --quiet copy "$H/ref/app:v1" "$H/ref/plain:v1" 2>"$T/err")
+is "copy without --referrers" "$out" "$IMG"
+is "copies no referrer" "$(referrers "$H" ref/plain "$IMG")" ""
+out=$("${CP[@]}" --quiet copy --referrers "$H/ref/app:v1" "$DR_HOST/ref/app:v1" 2>"$T/err")
+is "copy --referrers to docker-registry (manifests with a subject)" "$out" "$IMG"
+is "the SBOM is there by digest" "$(manifest_digest "$DR_HOST" ref/app "$SBOM")" "$SBOM"
+out=$("${CP[@]}" --quiet copy --referrers "$DR_HOST/ref/app:v1" "$H/ref/back:v1" 2>"$T/err")
+is "copy --referrers from a registry without the referrers API: the image alone" "$out:$(referrers "$H" ref/back "$IMG")" \
+  "$IMG:"
 
 # ---- a destination behind htpasswd ---------------------------------------------------------
 if command -v htpasswd >/dev/null; then

@@ -168,11 +168,11 @@ proxy_stop() {
 
 # ---- a dropped connection: resumed within the run ----------------------------------------
 if proxy_start drop 100000; then
-  n_before=$(grep -c "status=206" "$WH_LOG")
+  n_before=$(grep -cE "(status=| )206 " "$WH_LOG")
   R=$(wf_root)
   out=$(wf "$R" --quiet pull "$PX_HOST/bad/app:v1" 2>"$T/err")
   is "a pull whose blob connections drop midway still succeeds" "$out" "$D"
-  n_after=$(grep -c "status=206" "$WH_LOG")
+  n_after=$(grep -cE "(status=| )206 " "$WH_LOG")
   pass_if "it resumed with Range requests (206 answers)" "$([[ $((n_after - n_before)) -ge 2 ]]; echo $?)" \
     "206 answers: $((n_after - n_before))"
   out=$(wh_fsck "$R")
@@ -239,17 +239,18 @@ if proxy_start stall 400000; then
   is "no image is listed after kill -9" "$(wf "$R" images --format json | jq length 2>&1)" 0
   n=$(ls -A "$R/client/partial" 2>/dev/null | wc -l)
   pass_if "a partial download is recorded" "$([[ $n -ge 1 ]]; echo $?)" "records: $n"
-  n_before=$(grep -c "$L2 status=206" "$WH_LOG")
+  n_before=$(grep -cE "$L2( status=| )206 " "$WH_LOG")
   out=$(wf "$R" --quiet pull "$H/bad/app:v1" 2>"$T/err")
   is "the re-run finishes" "$out" "$D"
-  is "it resumed the partial blob with Range" "$(($(grep -c "$L2 status=206" "$WH_LOG") - n_before))" 1
+  is "it resumed the partial blob with Range" "$(($(grep -cE "$L2( status=| )206 " "$WH_LOG") - n_before))" 1
   is "and left no partial record" "$(ls -A "$R/client/partial" 2>/dev/null | wc -l)" 0
-  # kill -9 may land between a finished blob's rename and its row update:
-  # storage's documented crash residue (an upload row without its file),
-  # which fsck --repair clears; nothing else may be wrong
+  # kill -9 may land between a finished blob's rename and its row update,
+  # or in the middle of a small blob's temp file: storage's documented
+  # crash residue (an upload row without its file, a stray uploads/tmp-*
+  # file), which fsck --repair clears; nothing else may be wrong
   out=$(wh_fsck "$R" --repair)
-  bad=$(printf '%s\n' "$out" | grep -v '^fsck:' | grep -vc ': file missing')
-  is "after kill -9 fsck finds nothing but crash residue of uploads" "$bad" 0
+  bad=$(printf '%s\n' "$out" | grep -v '^fsck:' | grep -v ': file missing' | grep -vc '^stray file uploads/')
+  is "after kill -9 fsck finds nothing but crash residue of uploads" "$bad" 0 || diag "$out"
   out=$(wh_fsck "$R")
   pass_if "and the store is consistent once repaired (fsck)" "$?" "$out"
   proxy_stop

@@ -3,9 +3,12 @@
 #
 #   wf ROOT ARGS...        run wharf on store ROOT (watchdog-bounded)
 #   wf_root                a fresh store directory under $WH_TMP
-#   dr_start [-a HTPASSWD] start CNCF Distribution (docker-registry) on
+#   dr_start [-a HTPASSWD] [-t CERT KEY] [-c CLIENT-CA]
+#                          start CNCF Distribution (docker-registry) on
 #                          127.0.0.1 port 0 with filesystem storage in
-#                          $WH_TMP; sets DR_PID, DR_HOST, DR_DATA
+#                          $WH_TMP (-t: HTTPS only, -c: client certificates
+#                          signed by CLIENT-CA required); sets DR_PID,
+#                          DR_HOST, DR_DATA
 #   dr_stop                stop it (SIGTERM, reaped)
 #   mk_fixture DIR [-p] SIZE...   an OCI layout via tests/fixtures/mkoci.sh;
 #                          prints what its tag names
@@ -40,10 +43,17 @@ mk_fixture() {
   bash "$MKOCI" "$@"
 }
 
-# dr_start [-a HTPASSWD]
+# dr_start [-a HTPASSWD] [-t CERT KEY] [-c CLIENT-CA]
 dr_start() {
-  local htpasswd="" dir fifo fd line n=0
-  [[ ${1:-} == -a ]] && htpasswd=$2
+  local htpasswd="" cert="" key="" clientca="" dir fifo fd line n=0
+  while [[ $# -gt 0 ]]; do
+    case $1 in
+      -a) htpasswd=$2; shift 2 ;;
+      -t) cert=$2; key=$3; shift 3 ;;
+      -c) clientca=$2; shift 2 ;;
+      *) echo "dr_start: bad option $1" >&2; return 2 ;;
+    esac
+  done
   if ! command -v docker-registry >/dev/null; then
     return 2
   fi
@@ -55,6 +65,10 @@ dr_start() {
     printf 'version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: true\n'
     printf 'storage:\n  filesystem:\n    rootdirectory: %s\n  delete:\n    enabled: true\n' "$dir/data"
     printf 'http:\n  addr: 127.0.0.1:0\n'
+    if [[ -n $cert ]]; then
+      printf '  tls:\n    certificate: %s\n    key: %s\n' "$cert" "$key"
+      [[ -n $clientca ]] && printf '    clientcas:\n      - %s\n' "$clientca"
+    fi
     if [[ -n $htpasswd ]]; then
       printf 'auth:\n  htpasswd:\n    realm: wharf-test\n    path: %s\n' "$htpasswd"
     fi
@@ -70,7 +84,7 @@ dr_start() {
   DR_HOST=
   while IFS= read -r -t "${WH_START_TIMEOUT:-20}" -u "$fd" line; do
     printf '%s\n' "$line" >>"$dir/log"
-    if [[ $line =~ msg=\"listening\ on\ (127\.0\.0\.1:[0-9]+)\" ]]; then
+    if [[ $line =~ msg=\"listening\ on\ (127\.0\.0\.1:[0-9]+)(,\ tls)?\" ]]; then
       DR_HOST=${BASH_REMATCH[1]}
       break
     fi

@@ -1,0 +1,313 @@
+/* client/seccomp.c - the default seccomp filter (client/seccomp.h).
+ *
+ * One table of refused syscalls, each tied to the capability whose
+ * relaxation flag lifts it (0: never lifted), plus three kinds of argument
+ * rules libseccomp cannot express as "allow these values" in a
+ * default-allow filter (a rule may not compare one argument twice, nor
+ * allow where the default already allows):
+ *   - flag bits (clone, unshare): one rule per forbidden bit,
+ *     arg & bit == bit -> EPERM;
+ *   - personality: one rule per bit outside the allowed mask while bit 31
+ *     is clear, and one per bit 0..30 clear while bit 31 is set, so that
+ *     exactly {x : x & ~allowed == 0} and 0xffffffff pass (the kernel takes
+ *     an unsigned int: only the low 32 bits are compared);
+ *   - ioctl requests (TIOCSTI, TIOCLINUX) compared on their low 32 bits,
+ *     as the kernel reads them (a high bit set must not slip through).
+ * Invariant: a rule that cannot be added is an error (WH_EINTERNAL), never
+ * a silently weaker filter; a name this libseccomp or this architecture
+ * does not know is skipped (the kernel has no such call to make).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <sched.h>
+#include <seccomp.h>
+#include <stddef.h>
+#include <sys/ioctl.h>
+#include <linux/capability.h>
+
+#include "client/seccomp.h"
+
+#ifndef CLONE_NEWCGROUP
+#define CLONE_NEWCGROUP 0x02000000
+#endif
+#ifndef CLONE_NEWTIME
+#define CLONE_NEWTIME 0x00000080
+#endif
+#ifndef CAP_PERFMON
+#define CAP_PERFMON 38
+#endif
+#ifndef CAP_BPF
+#define CAP_BPF 39
+#endif
+
+#define ALWAYS 0u
+
+struct deny {
+  const char *name;
+  unsigned lifted_by; /* enum cli_seccomp_flags, or ALWAYS */
+};
+
+static const struct deny denied[] = {
+    /* kernel and machine */
+    {"kexec_load", CLI_SECCOMP_SYS_BOOT},
+    {"kexec_file_load", CLI_SECCOMP_SYS_BOOT},
+    {"reboot", CLI_SECCOMP_SYS_BOOT},
+    {"init_module", CLI_SECCOMP_SYS_MODULE},
+    {"finit_module", CLI_SECCOMP_SYS_MODULE},
+    {"delete_module", CLI_SECCOMP_SYS_MODULE},
+    {"create_module", ALWAYS},
+    {"get_kernel_syms", ALWAYS},
+    {"query_module", ALWAYS},
+    {"acct", CLI_SECCOMP_SYS_PACCT},
+    {"swapon", CLI_SECCOMP_SYS_ADMIN},
+    {"swapoff", CLI_SECCOMP_SYS_ADMIN},
+    {"iopl", CLI_SECCOMP_SYS_RAWIO},
+    {"ioperm", CLI_SECCOMP_SYS_RAWIO},
+    {"syslog", CLI_SECCOMP_SYSLOG},
+    {"vhangup", CLI_SECCOMP_SYS_TTY_CONFIG},
+    {"settimeofday", CLI_SECCOMP_SYS_TIME},
+    {"stime", CLI_SECCOMP_SYS_TIME},
+    {"clock_settime", CLI_SECCOMP_SYS_TIME},
+    {"clock_settime64", CLI_SECCOMP_SYS_TIME},
+    {"clock_adjtime", CLI_SECCOMP_SYS_TIME},
+    {"clock_adjtime64", CLI_SECCOMP_SYS_TIME},
+    {"adjtimex", CLI_SECCOMP_SYS_TIME},
+    /* mounts and namespaces */
+    {"mount", CLI_SECCOMP_SYS_ADMIN},
+    {"umount", CLI_SECCOMP_SYS_ADMIN},
+    {"umount2", CLI_SECCOMP_SYS_ADMIN},
+    {"pivot_root", CLI_SECCOMP_SYS_ADMIN},
+    {"open_tree", CLI_SECCOMP_SYS_ADMIN},
+    {"move_mount", CLI_SECCOMP_SYS_ADMIN},
+    {"fsopen", CLI_SECCOMP_SYS_ADMIN},
+    {"fsconfig", CLI_SECCOMP_SYS_ADMIN},
+    {"fsmount", CLI_SECCOMP_SYS_ADMIN},
+    {"fspick", CLI_SECCOMP_SYS_ADMIN},
+    {"mount_setattr", CLI_SECCOMP_SYS_ADMIN},
+    {"setns", CLI_SECCOMP_SYS_ADMIN},
+    /* kernel interfaces that are not namespaced */
+    {"keyctl", ALWAYS},
+    {"add_key", ALWAYS},
+    {"request_key", ALWAYS},
+    {"userfaultfd", ALWAYS},
+    {"bpf", CLI_SECCOMP_BPF},
+    {"perf_event_open", CLI_SECCOMP_PERFMON},
+    {"fanotify_init", CLI_SECCOMP_SYS_ADMIN},
+    {"quotactl", CLI_SECCOMP_SYS_ADMIN},
+    {"quotactl_fd", CLI_SECCOMP_SYS_ADMIN},
+    {"lookup_dcookie", CLI_SECCOMP_SYS_ADMIN},
+    {"name_to_handle_at", CLI_SECCOMP_SYS_ADMIN},
+    {"open_by_handle_at", CLI_SECCOMP_DAC_READ_SEARCH},
+    {"mbind", CLI_SECCOMP_SYS_NICE},
+    {"get_mempolicy", CLI_SECCOMP_SYS_NICE},
+    {"set_mempolicy", CLI_SECCOMP_SYS_NICE},
+    {"set_mempolicy_home_node", CLI_SECCOMP_SYS_NICE},
+    {"move_pages", CLI_SECCOMP_SYS_NICE},
+    {"io_uring_setup", ALWAYS},
+    {"io_uring_enter", ALWAYS},
+    {"io_uring_register", ALWAYS},
+    /* other processes */
+    {"process_vm_readv", CLI_SECCOMP_SYS_PTRACE},
+    {"process_vm_writev", CLI_SECCOMP_SYS_PTRACE},
+    {"kcmp", CLI_SECCOMP_SYS_PTRACE},
+    {"pidfd_getfd", CLI_SECCOMP_SYS_PTRACE},
+    {"process_madvise", CLI_SECCOMP_SYS_PTRACE},
+    /* obsolete, unimplemented */
+    {"uselib", ALWAYS},
+    {"ustat", ALWAYS},
+    {"sysfs", ALWAYS},
+    {"_sysctl", ALWAYS},
+    {"nfsservctl", ALWAYS},
+    {"vm86", ALWAYS},
+    {"vm86old", ALWAYS},
+    {"afs_syscall", ALWAYS},
+    {"tuxcall", ALWAYS},
+    {"security", ALWAYS},
+    {"putpmsg", ALWAYS},
+    {"getpmsg", ALWAYS},
+};
+
+/* Namespace flags refused to clone (CLONE_NEWTIME shares its bit with
+ * clone's exit signal, so only unshare checks it) and unshare. */
+static const uint64_t clone_ns_bits[] = {CLONE_NEWNS,  CLONE_NEWUTS, CLONE_NEWIPC,   CLONE_NEWUSER,
+                                         CLONE_NEWPID, CLONE_NEWNET, CLONE_NEWCGROUP};
+
+/* personality(): PER_LINUX32 (0x8) and UNAME26 (0x20000) may be set */
+#define PERSONALITY_ALLOWED 0x00020008u
+#define BIT31 0x80000000u
+
+struct filter {
+  scmp_filter_ctx ctx;
+  unsigned flags;
+  int rules;
+};
+
+static int nr_of(const char *name)
+{
+  int nr = seccomp_syscall_resolve_name(name);
+
+  return nr == __NR_SCMP_ERROR ? -1 : nr;
+}
+
+static int add(struct filter *f, uint32_t action, const char *name, unsigned n,
+               const struct scmp_arg_cmp *cmp)
+{
+  int nr = nr_of(name);
+  int r;
+
+  if (nr < 0)
+    return 0; /* not a syscall of this architecture / libseccomp */
+  r = seccomp_rule_add_array(f->ctx, action, nr, n, cmp);
+  if (r == 0)
+    f->rules++;
+  return r;
+}
+
+static int add_deny_list(struct filter *f)
+{
+  int r = 0;
+
+  for (size_t i = 0; r == 0 && i < sizeof(denied) / sizeof(denied[0]); i++) {
+    if (denied[i].lifted_by == ALWAYS || (f->flags & denied[i].lifted_by) == 0)
+      r = add(f, SCMP_ACT_ERRNO(EPERM), denied[i].name, 0, NULL);
+  }
+  return r;
+}
+
+/* arg0 & bit == bit -> EPERM, for every bit */
+static int add_bit_rules(struct filter *f, const char *name, const uint64_t *bits, size_t n)
+{
+  int r = 0;
+
+  for (size_t i = 0; r == 0 && i < n; i++) {
+    struct scmp_arg_cmp c = SCMP_A0(SCMP_CMP_MASKED_EQ, bits[i], bits[i]);
+    r = add(f, SCMP_ACT_ERRNO(EPERM), name, 1, &c);
+  }
+  return r;
+}
+
+static int add_namespace_rules(struct filter *f)
+{
+  uint64_t unshare_bits[sizeof(clone_ns_bits) / sizeof(clone_ns_bits[0]) + 1];
+  size_t n = sizeof(clone_ns_bits) / sizeof(clone_ns_bits[0]);
+  int r;
+
+  if (f->flags & CLI_SECCOMP_SYS_ADMIN)
+    return 0;
+  for (size_t i = 0; i < n; i++)
+    unshare_bits[i] = clone_ns_bits[i];
+  unshare_bits[n] = CLONE_NEWTIME;
+  if ((r = add_bit_rules(f, "clone", clone_ns_bits, n)) != 0 ||
+      (r = add_bit_rules(f, "unshare", unshare_bits, n + 1)) != 0)
+    return r;
+  /* clone3 passes its flags in memory the filter cannot read: ENOSYS makes
+   * glibc (>= 2.34) fall back to clone */
+  return add(f, SCMP_ACT_ERRNO(ENOSYS), "clone3", 0, NULL);
+}
+
+static int add_personality_rules(struct filter *f)
+{
+  int r = 0;
+
+  for (unsigned b = 0; r == 0 && b < 31; b++) {
+    uint32_t bit = 1u << b;
+    struct scmp_arg_cmp clear31_set = SCMP_A0(SCMP_CMP_MASKED_EQ, BIT31 | bit, bit);
+    struct scmp_arg_cmp set31_clear = SCMP_A0(SCMP_CMP_MASKED_EQ, BIT31 | bit, BIT31);
+    if ((bit & PERSONALITY_ALLOWED) == 0)
+      r = add(f, SCMP_ACT_ERRNO(EPERM), "personality", 1, &clear31_set);
+    if (r == 0)
+      r = add(f, SCMP_ACT_ERRNO(EPERM), "personality", 1, &set31_clear);
+  }
+  return r;
+}
+
+static int add_ioctl_rules(struct filter *f)
+{
+  static const uint32_t reqs[] = {TIOCSTI, TIOCLINUX};
+  int r = 0;
+
+  if (f->flags & CLI_SECCOMP_SYS_ADMIN)
+    return 0;
+  for (size_t i = 0; r == 0 && i < sizeof(reqs) / sizeof(reqs[0]); i++) {
+    struct scmp_arg_cmp c = SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu, reqs[i]);
+    r = add(f, SCMP_ACT_ERRNO(EPERM), "ioctl", 1, &c);
+  }
+  return r;
+}
+
+/* Builds the filter in f->ctx; a negative errno from libseccomp on failure. */
+static int build(struct filter *f)
+{
+  int r;
+
+  f->ctx = seccomp_init(SCMP_ACT_ALLOW);
+  if (f->ctx == NULL)
+    return -ENOMEM;
+  if ((r = seccomp_attr_set(f->ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS)) != 0 ||
+      (r = seccomp_attr_set(f->ctx, SCMP_FLTATR_CTL_NNP, 0)) != 0)
+    return r;
+  (void)seccomp_attr_set(f->ctx, SCMP_FLTATR_CTL_OPTIMIZE, 2); /* binary tree; older libseccomp: linear */
+  if ((r = add_deny_list(f)) != 0 || (r = add_namespace_rules(f)) != 0 ||
+      (r = add_personality_rules(f)) != 0 || (r = add_ioctl_rules(f)) != 0)
+    return r;
+  return 0;
+}
+
+unsigned cli_seccomp_flags_for_caps(uint64_t caps)
+{
+  static const struct {
+    int cap;
+    unsigned flags;
+  } map[] = {
+      {CAP_SYS_ADMIN, CLI_SECCOMP_SYS_ADMIN | CLI_SECCOMP_BPF | CLI_SECCOMP_PERFMON},
+      {CAP_SYS_PTRACE, CLI_SECCOMP_SYS_PTRACE},
+      {CAP_SYS_MODULE, CLI_SECCOMP_SYS_MODULE},
+      {CAP_SYS_BOOT, CLI_SECCOMP_SYS_BOOT},
+      {CAP_SYS_TIME, CLI_SECCOMP_SYS_TIME},
+      {CAP_SYS_PACCT, CLI_SECCOMP_SYS_PACCT},
+      {CAP_SYS_RAWIO, CLI_SECCOMP_SYS_RAWIO},
+      {CAP_SYS_NICE, CLI_SECCOMP_SYS_NICE},
+      {CAP_SYSLOG, CLI_SECCOMP_SYSLOG},
+      {CAP_SYS_TTY_CONFIG, CLI_SECCOMP_SYS_TTY_CONFIG},
+      {CAP_DAC_READ_SEARCH, CLI_SECCOMP_DAC_READ_SEARCH},
+      {CAP_BPF, CLI_SECCOMP_BPF},
+      {CAP_PERFMON, CLI_SECCOMP_PERFMON},
+  };
+  unsigned flags = 0;
+
+  for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
+    if (caps & (UINT64_C(1) << map[i].cap))
+      flags |= map[i].flags;
+  }
+  return flags;
+}
+
+int cli_seccomp_rule_count(unsigned flags)
+{
+  struct filter f = {.flags = flags};
+  int r = build(&f);
+
+  seccomp_release(f.ctx);
+  return r == 0 ? f.rules : -1;
+}
+
+enum wh_code cli_seccomp_apply_default(unsigned flags, struct wh_err *err)
+{
+  struct filter f = {.flags = flags};
+  int r = build(&f);
+
+  if (r != 0) {
+    seccomp_release(f.ctx);
+    return wh_err_set(err, r == -ENOMEM ? WH_ENOMEM : WH_EINTERNAL, -r, "seccomp: build the default filter");
+  }
+  r = seccomp_load(f.ctx);
+  seccomp_release(f.ctx);
+  if (r == 0)
+    return WH_OK;
+  if (r == -EACCES || r == -EPERM)
+    return wh_err_set(err, WH_EDENIED, -r, "seccomp: load the filter (no_new_privs is not set)");
+  if (r == -EINVAL || r == -ENOSYS || r == -EOPNOTSUPP)
+    return wh_err_set(err, WH_EUNSUPPORTED, -r, "seccomp: this kernel refuses filters");
+  return wh_err_set(err, WH_EIO, -r, "seccomp: load the filter");
+}

@@ -1,0 +1,88 @@
+#!/bin/bash
+# tests/bench/run.sh: container start-up, `wharf run --rm IMG true`, against
+# runc and crun running the same busybox root filesystem from an OCI bundle
+# and `podman run --rm --runtime runc` of the same image, in one run; plus
+# the first run of a new image (layer extraction into the cache).
+#
+#   tests/bench/run.sh [RUNS]        (default 30 runs of each, as root)
+#
+# crun runs inside a private mount namespace with /sys/fs/cgroup/unified
+# unmounted: on a host with hybrid cgroups that is the only way it starts.
+# Each tool's time is the mean wall time of RUNS sequential runs (after one
+# warm-up run); ratio = the peer's time / wharf's (>1: wharf is faster).
+# Not a test: never part of make check, exits 0 on slowness, a missing
+# peer reads "n/a".
+set -uo pipefail
+RUNS=${1:-30}
+DIR=$(cd "$(dirname "$0")" && pwd)
+TOP=$(cd "$DIR/../.." && pwd)
+WHARF=${WHARF:-${TOP_BUILDDIR:+$TOP_BUILDDIR/wharf}}
+[[ -n $WHARF && -x $WHARF ]] || WHARF=$(command -v wharf || true)
+[[ -x ${WHARF:-} ]] || { echo "run.sh: set WHARF or TOP_BUILDDIR" >&2; exit 1; }
+[[ $(id -u) == 0 ]] || { echo "run.sh: needs root" >&2; exit 1; }
+
+T=$(mktemp -d /tmp/wharf-bench-run.XXXXXX)
+trap 'rm -rf "$T"' EXIT
+note() { printf '# %s\n' "$*" >&2; }
+
+bash "$TOP/tests/fixtures/mkbusybox.sh" "$T/bb" >/dev/null
+"$WHARF" --root "$T/store" load -i "$T/bb" >/dev/null
+MAN=$(jq -r '.manifests[0].digest' "$T/bb/index.json" | cut -d: -f2)
+LAYER=$(jq -r '.layers[0].digest' "$T/bb/blobs/sha256/$MAN" | cut -d: -f2)
+
+# mean_ms CMD...: mean wall time of RUNS runs, in ms (empty when CMD fails)
+mean_ms() {
+  local i a
+  "$@" >/dev/null 2>&1 || return 1
+  a=$EPOCHREALTIME
+  for ((i = 0; i < RUNS; i++)); do
+    "$@" >/dev/null 2>&1 || return 1
+  done
+  awk -v a="$a" -v b="$EPOCHREALTIME" -v n="$RUNS" 'BEGIN { printf "%.2f", (b - a) * 1000 / n }'
+}
+
+N=0
+runc_once() { N=$((N + 1)); runc run --bundle "$T/bundle" "wb-runc-$$-$N"; }
+crun_once() {
+  N=$((N + 1))
+  unshare -m sh -c 'umount /sys/fs/cgroup/unified 2>/dev/null; exec crun run --bundle "$1" "$2"' sh \
+    "$T/bundle" "wb-crun-$$-$N"
+}
+
+mkdir -p "$T/bundle/rootfs"
+tar -xzf "$T/bb/blobs/sha256/$LAYER" -C "$T/bundle/rootfs"
+if command -v runc >/dev/null; then
+  (cd "$T/bundle" && runc spec) &&
+    jq '.process.args = ["true"] | .process.terminal = false' "$T/bundle/config.json" >"$T/c" &&
+    mv "$T/c" "$T/bundle/config.json"
+fi
+
+note "wharf: $WHARF; $RUNS runs each"
+W=$(mean_ms "$WHARF" --root "$T/store" run --rm busybox true) || W=
+R=n/a C=n/a P=n/a
+command -v runc >/dev/null && { R=$(mean_ms runc_once) || R=n/a; }
+command -v crun >/dev/null && [[ -f $T/bundle/config.json ]] && { C=$(mean_ms crun_once) || C=n/a; }
+if command -v podman >/dev/null && command -v runc >/dev/null; then
+  export CONTAINERS_STORAGE_CONF=$T/storage.conf
+  printf '[storage]\ndriver = "overlay"\nrunroot = "%s/prun"\ngraphroot = "%s/pgraph"\n' "$T" "$T" >"$T/storage.conf"
+  podman pull -q "oci:$T/bb:busybox:latest" >/dev/null 2>&1 &&
+    { P=$(mean_ms podman run --rm --runtime runc --network none busybox:latest true) || P=n/a; }
+  podman system reset -f >/dev/null 2>&1
+fi
+ratio() { [[ $1 == n/a || -z $W ]] && echo n/a || awk -v p="$1" -v w="$W" 'BEGIN { printf "%.1fx", p / w }'; }
+printf '%-44s %10s %8s\n' "start + run true + remove (mean)" "ms" "ratio"
+printf '%-44s %10s %8s\n' "wharf run --rm busybox true" "${W:-n/a}" ""
+printf '%-44s %10s %8s\n' "runc run (same rootfs, bundle)" "$R" "$(ratio "$R")"
+printf '%-44s %10s %8s\n' "crun run (same rootfs, bundle)" "$C" "$(ratio "$C")"
+printf '%-44s %10s %8s\n' "podman run --rm --runtime runc" "$P" "$(ratio "$P")"
+
+# the first run of an image: its layer is extracted into the cache
+FIRST=$(
+  a=$EPOCHREALTIME
+  for ((i = 0; i < 5; i++)); do
+    rm -rf "$T/store/layers"
+    "$WHARF" --root "$T/store" run --rm busybox true >/dev/null 2>&1
+  done
+  awk -v a="$a" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.2f", (b - a) * 1000 / 5 }'
+)
+printf '%-44s %10s\n' "wharf run, first run (layer extracted)" "$FIRST"
