@@ -59,11 +59,17 @@ int cli_cmd_save(const struct cli_opts *o, int argc, char **argv);
 int cli_cmd_load(const struct cli_opts *o, int argc, char **argv);
 int cli_cmd_prune(const struct cli_opts *o, int argc, char **argv);
 int cli_cmd_run(const struct cli_opts *o, int argc, char **argv);
+int cli_cmd_build(const struct cli_opts *o, int argc, char **argv);
+int cli_cmd_update(const struct cli_opts *o, int argc, char **argv);
 int cli_cmd_ps(const struct cli_opts *o, int argc, char **argv);
 int cli_cmd_stop(const struct cli_opts *o, int argc, char **argv);
 int cli_cmd_rm(const struct cli_opts *o, int argc, char **argv);
 int cli_cmd_logs(const struct cli_opts *o, int argc, char **argv);
 int cli_cmd_exec(const struct cli_opts *o, int argc, char **argv);
+int cli_cmd_rollback(const struct cli_opts *o, int argc, char **argv);    /* cmd_rollback.c */
+int cli_cmd_tag_history(const struct cli_opts *o, int argc, char **argv); /* cmd_rollback.c */
+/* `wharf history --tags REF`: the tag's moves (cmd_rollback.c); exit status. */
+int cli_tag_history(const struct cli_opts *o, const char *ref, bool remote, bool json);
 
 /* The verb named name, or NULL. */
 const struct cli_verb *cli_verb_find(const char *name);

@@ -120,7 +120,7 @@ static enum wh_code print_json(const struct hist *h, struct wh_err *err)
 }
 
 struct history_args {
-  bool remote, json, trunc;
+  bool remote, json, trunc, tags;
   const char *platform;
 };
 
@@ -161,9 +161,13 @@ static enum wh_code history(const struct cli_opts *o, const struct history_args 
 }
 
 static const struct option history_opts[] = {
-    {"remote", no_argument, NULL, 'r'},   {"platform", required_argument, NULL, 'P'},
-    {"no-trunc", no_argument, NULL, 'T'}, {"format", required_argument, NULL, 'f'},
-    {"help", no_argument, NULL, 'h'},     {NULL, 0, NULL, 0},
+    {"remote", no_argument, NULL, 'r'},
+    {"platform", required_argument, NULL, 'P'},
+    {"no-trunc", no_argument, NULL, 'T'},
+    {"format", required_argument, NULL, 'f'},
+    {"help", no_argument, NULL, 'h'},
+    {"tags", no_argument, NULL, 't'},
+    {NULL, 0, NULL, 0},
 };
 
 int cli_cmd_history(const struct cli_opts *o, int argc, char **argv)
@@ -179,6 +183,8 @@ int cli_cmd_history(const struct cli_opts *o, int argc, char **argv)
       return cli_help("history");
     if (c == 'r')
       a.remote = true;
+    else if (c == 't')
+      a.tags = true; /* the tag's moves instead (cmd_rollback.c) */
     else if (c == 'P')
       a.platform = optarg;
     else if (c == 'T')
@@ -190,6 +196,8 @@ int cli_cmd_history(const struct cli_opts *o, int argc, char **argv)
   }
   if (argc - optind != 1)
     return cli_usage("history", "expected one image reference");
+  if (a.tags)
+    return cli_tag_history(o, argv[optind], a.remote, a.json);
   if (cli_ref_parse(argv[optind], 0, &ref, &err) != WH_OK || history(o, &a, &ref, &err) != WH_OK)
     status = cli_fail("history", argv[optind], &err);
   cli_ref_release(&ref);

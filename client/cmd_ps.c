@@ -48,14 +48,16 @@ static int ps_one(void *ctx, const struct cli_container *c)
 {
   struct ps_ctx *p = ctx;
   bool running = strcmp(c->state.status, "running") == 0;
-  const char *image = json_string_value(json_object_get(c->config, "image"));
+  const char *image = json_string_value(json_object_get(c->config, "follows"));
   const char *digest = json_string_value(json_object_get(c->config, "image_digest"));
   json_t *argv = json_object_get(c->config, "argv");
   char cmd[64] = "", status[64], age[32];
   size_t i, used = 0;
   json_t *a;
 
-  if (!p->all && !running)
+  if (!image)
+    image = json_string_value(json_object_get(c->config, "image"));
+  if (!p->all && !running && strcmp(c->state.status, "restarting") != 0)
     return 0;
   if (p->quiet) {
     printf("%.12s\n", c->id);
@@ -80,6 +82,8 @@ static int ps_one(void *ctx, const struct cli_container *c)
   else if (strcmp(c->state.status, "exited") == 0)
     format_age(c->state.finished, age, sizeof(age)),
         snprintf(status, sizeof(status), "Exited (%d) %s", c->state.exit_code, age);
+  else if (strcmp(c->state.status, "restarting") == 0)
+    snprintf(status, sizeof(status), "Restarting (%d)", c->state.restarts);
   else
     snprintf(status, sizeof(status), "%s", c->state.status);
   printf("%-12.12s  %-24.24s  %-19.19s  %-24.24s  %-22.22s  %s\n", c->id, image ? image : "",
@@ -159,7 +163,12 @@ static enum wh_code stop_container(const char *root, const char *what, long time
 
   if (rc != WH_OK || (rc = cli_container_read(root, id, &c, err)) != WH_OK)
     return rc;
+  cli_container_mark_stopped(c.dir);
   if (!cli_container_alive(&c)) {
+    /* between two restarts: its monitor sees the mark and ends */
+    int lock = cli_container_lock(c.dir, 15000);
+    if (lock >= 0)
+      close(lock);
     cli_container_release(&c);
     return WH_OK;
   }
@@ -173,7 +182,7 @@ static enum wh_code stop_container(const char *root, const char *what, long time
   }
   /* the monitor records the exit (or removes a --rm container) once pid 1
    * is reaped, then lets go of the container's lock */
-  int lock = cli_container_lock(c.dir, 10000);
+  int lock = cli_container_lock(c.dir, 15000);
   if (lock >= 0)
     close(lock);
   cli_container_release(&c);

@@ -77,6 +77,22 @@ static enum wh_code push_index(struct push *ps, const struct cli_manifest *idx, 
   return rc == WH_OK ? put_manifest(ps, idx, reference, err) : rc;
 }
 
+/* The client's own record of a tag it pushed (storage/pushes.c): what
+ * `wharf rollback` goes back to on registries that keep no tag history. */
+static enum wh_code record_push(struct push *ps, const char *tag, const struct cli_manifest *m,
+                                struct wh_err *err)
+{
+  struct store_push_rec rec = {.registry = ps->ref->domain,
+                               .repo = ps->ref->path,
+                               .tag = tag,
+                               .digest = m->digest,
+                               .media_type = m->media_type};
+
+  if (store_push_record(ps->s, &rec, err) != WH_OK)
+    return wh_err_wrap(err, "pushed, but not recorded for rollback");
+  return WH_OK;
+}
+
 /* Pushes the local manifest `reference` (a tag or a digest) under the same reference. */
 static enum wh_code push_one(struct push *ps, const char *reference, struct wh_digest *out,
                              uint64_t *size_out, struct wh_err *err)
@@ -90,6 +106,8 @@ static enum wh_code push_one(struct push *ps, const char *reference, struct wh_d
     rc = push_index(ps, &m, reference, 0, err);
   else if ((rc = push_blobs_of(ps, &m.parsed, err)) == WH_OK)
     rc = put_manifest(ps, &m, reference, err);
+  if (rc == WH_OK && strchr(reference, ':') == NULL)
+    rc = record_push(ps, reference, &m, err);
   if (rc == WH_OK) {
     *out = m.digest;
     *size_out = m.body.len;

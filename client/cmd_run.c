@@ -57,11 +57,23 @@ struct run_args {
   const char *image;
   char **cmd;
   int n_cmd;
+  /* restart policy (-d): "no", "on-failure", "always", "unless-stopped" */
+  const char *restart;
+  int restart_max; /* on-failure:N, 0: no limit */
+  const char *follows; /* the tag the container follows (update/rollback) */
+  const char *health_cmd;
+  int64_t health_interval_ns, health_timeout_ns, health_start_ns;
+  int health_retries;
+  bool no_healthcheck;
+  int argc; /* what was given to `run`, kept for update and rollback */
+  char **argv;
 };
 
 enum {
   OPT_RM = 256, OPT_ENV_FILE, OPT_TMPFS, OPT_READ_ONLY, OPT_HOSTNAME, OPT_NAME, OPT_NETWORK, OPT_MEMORY,
   OPT_CPUS, OPT_PIDS, OPT_CAP_ADD, OPT_CAP_DROP, OPT_PRIVILEGED, OPT_ENTRYPOINT, OPT_PLATFORM,
+  OPT_RESTART, OPT_FOLLOWS, OPT_HEALTH_CMD, OPT_HEALTH_INTERVAL, OPT_HEALTH_TIMEOUT, OPT_HEALTH_START,
+  OPT_HEALTH_RETRIES, OPT_NO_HEALTHCHECK,
 };
 
 static const struct option run_opts[] = {
@@ -89,6 +101,14 @@ static const struct option run_opts[] = {
     {"privileged", no_argument, NULL, OPT_PRIVILEGED},
     {"entrypoint", required_argument, NULL, OPT_ENTRYPOINT},
     {"platform", required_argument, NULL, OPT_PLATFORM},
+    {"restart", required_argument, NULL, OPT_RESTART},
+    {"follows", required_argument, NULL, OPT_FOLLOWS},
+    {"health-cmd", required_argument, NULL, OPT_HEALTH_CMD},
+    {"health-interval", required_argument, NULL, OPT_HEALTH_INTERVAL},
+    {"health-timeout", required_argument, NULL, OPT_HEALTH_TIMEOUT},
+    {"health-start-period", required_argument, NULL, OPT_HEALTH_START},
+    {"health-retries", required_argument, NULL, OPT_HEALTH_RETRIES},
+    {"no-healthcheck", no_argument, NULL, OPT_NO_HEALTHCHECK},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -119,12 +139,45 @@ static int64_t parse_bytes(const char *s)
   return (int64_t)(v << shift);
 }
 
+/* A positive decimal int, -1 otherwise. */
+static int atoi_strict(const char *s)
+{
+  char *end;
+  long v;
+
+  errno = 0;
+  v = strtol(s, &end, 10);
+  return errno || *end || end == s || v < 0 || v > 1000000 ? -1 : (int)v;
+}
+
+int64_t cli_parse_duration_ns(const char *s)
+{
+  char *end;
+  double v;
+
+  errno = 0;
+  v = strtod(s, &end);
+  if (errno || end == s || v < 0)
+    return -1;
+  if (strcmp(end, "ms") == 0)
+    return (int64_t)(v * 1e6);
+  if (strcmp(end, "s") == 0 || *end == '\0')
+    return (int64_t)(v * 1e9);
+  if (strcmp(end, "m") == 0)
+    return (int64_t)(v * 60e9);
+  if (strcmp(end, "h") == 0)
+    return (int64_t)(v * 3600e9);
+  return -1;
+}
+
 static int parse_args(int argc, char **argv, struct run_args *a)
 {
   int c;
   char *end;
 
   memset(a, 0, sizeof(*a));
+  a->argc = argc;
+  a->argv = argv;
   optind = 0;
   while ((c = getopt_long(argc, argv, "+dite:w:u:v:p:h", run_opts, NULL)) != -1) {
     switch (c) {
@@ -192,6 +245,32 @@ static int parse_args(int argc, char **argv, struct run_args *a)
     case OPT_PRIVILEGED: a->privileged = true; break;
     case OPT_ENTRYPOINT: a->entrypoint = optarg, a->has_entrypoint = true; break;
     case OPT_PLATFORM: a->platform = optarg; break;
+    case OPT_RESTART:
+      if (strcmp(optarg, "no") == 0 || strcmp(optarg, "always") == 0 || strcmp(optarg, "unless-stopped") == 0 ||
+          strcmp(optarg, "on-failure") == 0)
+        a->restart = optarg;
+      else if (strncmp(optarg, "on-failure:", 11) == 0 && (a->restart_max = atoi_strict(optarg + 11)) > 0)
+        a->restart = "on-failure";
+      else
+        return cli_usage("run", "--restart no, on-failure[:N], always or unless-stopped");
+      break;
+    case OPT_FOLLOWS: a->follows = optarg; break;
+    case OPT_HEALTH_CMD: a->health_cmd = optarg; break;
+    case OPT_NO_HEALTHCHECK: a->no_healthcheck = true; break;
+    case OPT_HEALTH_RETRIES:
+      if ((a->health_retries = atoi_strict(optarg)) <= 0)
+        return cli_usage("run", "bad --health-retries");
+      break;
+    case OPT_HEALTH_INTERVAL:
+    case OPT_HEALTH_TIMEOUT:
+    case OPT_HEALTH_START: {
+      int64_t ns = cli_parse_duration_ns(optarg);
+      if (ns <= 0)
+        return cli_usage("run", "bad duration \"%s\" (e.g. 500ms, 5s, 1m)", optarg);
+      *(c == OPT_HEALTH_INTERVAL ? &a->health_interval_ns : c == OPT_HEALTH_TIMEOUT ? &a->health_timeout_ns
+                                                                                  : &a->health_start_ns) = ns;
+      break;
+    }
     case 'h': cli_help("run"); return -2;
     default: return cli_usage("run", "bad option");
     }
@@ -201,6 +280,10 @@ static int parse_args(int argc, char **argv, struct run_args *a)
   a->image = argv[optind];
   a->cmd = argv + optind + 1;
   a->n_cmd = argc - optind - 1;
+  if (a->restart && strcmp(a->restart, "no") != 0 && a->rm)
+    return cli_usage("run", "--restart and --rm cannot go together");
+  if (a->restart && strcmp(a->restart, "no") != 0 && !a->detach)
+    return cli_usage("run", "--restart needs -d");
   if (a->name && !cli_container_name_valid(a->name))
     return cli_usage("run", "invalid --name \"%s\": use [a-zA-Z0-9][a-zA-Z0-9_.-]*", a->name);
   if (a->hostname && (strlen(a->hostname) > 63 || !*a->hostname))
@@ -601,10 +684,50 @@ static enum wh_code options_spec(const struct run_args *a, struct cli_run_spec *
   return WH_OK;
 }
 
+/* The health check of the container: --health-cmd, else the image's
+ * HEALTHCHECK (Docker's Healthcheck object), options on top; NULL: none. */
+static json_t *health_json(const struct run_args *a, json_t *img_cfg)
+{
+  json_t *h;
+
+  if (a->no_healthcheck)
+    return NULL;
+  if (a->health_cmd)
+    h = json_pack("{s:[s,s]}", "Test", "CMD-SHELL", a->health_cmd);
+  else
+    h = json_deep_copy(json_object_get(json_object_get(img_cfg, "config"), "Healthcheck"));
+  if (!h && !a->health_cmd) { /* the field dropped on the way: the label */
+    const char *l = json_string_value(
+        json_object_get(json_object_get(json_object_get(img_cfg, "config"), "Labels"), CLI_LABEL_HEALTHCHECK));
+    if (l)
+      h = json_loads(l, 0, NULL);
+  }
+  json_t *test = json_object_get(h, "Test");
+  if (!h || !json_is_array(test) || json_array_size(test) == 0 ||
+      strcmp(json_string_value(json_array_get(test, 0)) ? json_string_value(json_array_get(test, 0)) : "",
+             "NONE") == 0) {
+    json_decref(h);
+    return NULL;
+  }
+  if (a->health_interval_ns)
+    json_object_set_new(h, "Interval", json_integer(a->health_interval_ns));
+  if (a->health_timeout_ns)
+    json_object_set_new(h, "Timeout", json_integer(a->health_timeout_ns));
+  if (a->health_start_ns)
+    json_object_set_new(h, "StartPeriod", json_integer(a->health_start_ns));
+  if (a->health_retries)
+    json_object_set_new(h, "Retries", json_integer(a->health_retries));
+  return h;
+}
+
 /* config.json of the container: what ps and exec need. */
 static json_t *container_config(const struct run_args *a, const struct cli_run_spec *s, const char *image,
-                                const struct wh_digest *digest)
+                                const struct wh_digest *digest, json_t *img_cfg)
 {
+  json_t *run_argv = json_array();
+
+  for (int i = 0; i < a->argc; i++)
+    json_array_append_new(run_argv, json_string(a->argv[i]));
   json_t *argv = json_array(), *env = json_array();
 
   for (char **p = s->argv; p && *p; p++)
@@ -616,11 +739,22 @@ static json_t *container_config(const struct run_args *a, const struct cli_run_s
 
   for (size_t i = 0; i < s->n_lowers; i++)
     json_array_append_new(layers, json_string(s->lowers[i]));
-  return json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:s, s:s?, s:i, s:I, s:b, s:b, s:i, s:I, s:o, s:s?}", "id", s->id,
+  json_t *c = json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:s, s:s?, s:i, s:I, s:b, s:b, s:i, s:I, s:o, s:s?}", "id", s->id,
                    "name", s->name, "image", image, "image_digest", digest->str, "argv", argv, "env", env, "cwd",
                    s->cwd, "user", s->user, "stop_signal", s->stop_signal, "created", (json_int_t)time(NULL), "rm",
                    a->rm, "privileged", s->privileged, "network", (int)s->net, "caps", (json_int_t)s->caps,
                    "layers", layers, "layer_map", map ? map + 1 : NULL);
+  if (c) {
+    json_object_set_new(c, "run_argv", run_argv);
+    json_object_set_new(c, "follows", json_string(a->follows ? a->follows : image));
+    json_object_set_new(c, "restart", json_pack("{s:s, s:i}", "policy", a->restart ? a->restart : "no", "max",
+                                                 a->restart_max));
+    json_t *h = health_json(a, img_cfg);
+    if (h)
+      json_object_set_new(c, "health", h);
+  } else
+    json_decref(run_argv);
+  return c;
 }
 
 /* ---- running ---------------------------------------------------------------- */
@@ -676,6 +810,27 @@ static int run_foreground(const struct cli_opts *o, const struct run_args *a, st
   return finish(o->root, s, a->rm, status, lock);
 }
 
+/* `wharf stop` (or rm -f) marked the container: no restart. */
+static bool stopped(const struct cli_run_spec *s)
+{
+  char path[PATH_MAX + 16];
+
+  snprintf(path, sizeof(path), "%s/stopped", s->state_dir);
+  return access(path, F_OK) == 0;
+}
+
+/* The restart policy, as docker's: on-failure restarts a non-zero exit (at
+ * most N times when given), always and unless-stopped any exit; none after
+ * `wharf stop`. */
+static bool should_restart(const struct run_args *a, const struct cli_run_spec *s, int status, int restarts)
+{
+  if (!a->restart || strcmp(a->restart, "no") == 0 || stopped(s))
+    return false;
+  if (strcmp(a->restart, "on-failure") == 0)
+    return status != 0 && (a->restart_max == 0 || restarts < a->restart_max);
+  return true;
+}
+
 /* -d: a monitor process in its own session keeps the container; we wait
  * until it says the container started, then print the id. */
 static int run_detached(const struct cli_opts *o, const struct run_args *a, struct cli_run_spec *s)
@@ -704,10 +859,25 @@ static int run_detached(const struct cli_opts *o, const struct run_args *a, stru
     int nul = open("/dev/null", O_RDONLY | O_CLOEXEC);
     if (fd < 0 || nul < 0 || dup2(nul, 0) < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0)
       _exit(CLI_RUN_EXIT_FAILED);
-    if (cli_runtime_run(s, on_started, &st, &status, &err) != WH_OK && st.notify >= 0) {
-      if (write(st.notify, err.msg, strlen(err.msg)) < 0) {
-        /* nobody waits */
-      }
+    long backoff_ms = 100;
+    for (int restarts = 0;; restarts++) {
+      if (cli_runtime_run(s, on_started, &st, &status, &err) != WH_OK) {
+        if (st.notify >= 0 && write(st.notify, err.msg, strlen(err.msg)) < 0) {
+          /* nobody waits */
+        }
+        if (st.notify >= 0 || !should_restart(a, s, status, restarts))
+          break;
+        fprintf(stderr, "wharf: restart failed: %s\n", err.msg);
+      } else if (!should_restart(a, s, status, restarts))
+        break;
+      struct cli_container_state cs = {.exit_code = status, .restarts = restarts + 1};
+      snprintf(cs.status, sizeof(cs.status), "restarting");
+      cli_container_write_state(s->state_dir, &cs, NULL);
+      struct timespec ts = {backoff_ms / 1000, (backoff_ms % 1000) * 1000000L};
+      nanosleep(&ts, NULL);
+      backoff_ms = backoff_ms >= 5000 ? 10000 : backoff_ms * 2;
+      if (stopped(s))
+        break;
     }
     finish(o->root, s, a->rm, status, lock);
     _exit(0);
@@ -803,7 +973,7 @@ static int run(const struct cli_opts *o, struct run_args *a)
   }
   if ((rc = cli_rootfs_prepare(st, o->root, ref.repo, v.image, &v.config, &s, &err)) != WH_OK)
     goto fail;
-  if (!(cc = container_config(a, &s, a->image, v.is_index ? &v.child_digest : &v.digest)) ||
+  if (!(cc = container_config(a, &s, a->image, v.is_index ? &v.child_digest : &v.digest, cfg)) ||
       (rc = cli_container_write_config(s.state_dir, cc, &err)) != WH_OK) {
     rc = cc ? rc : wh_err_set(&err, WH_ENOMEM, 0, "out of memory");
     goto fail;

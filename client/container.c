@@ -204,9 +204,10 @@ uint64_t cli_pid_start_time(pid_t pid)
 enum wh_code cli_container_write_state(const char *state_dir, const struct cli_container_state *st,
                                        struct wh_err *err)
 {
-  json_auto_t *j = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I}", "status", st->status, "pid", (json_int_t)st->pid,
-                             "pid_start", (json_int_t)st->pid_start, "exit_code", (json_int_t)st->exit_code,
-                             "started", (json_int_t)st->started, "finished", (json_int_t)st->finished);
+  json_auto_t *j = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:i}", "status", st->status, "pid",
+                             (json_int_t)st->pid, "pid_start", (json_int_t)st->pid_start, "exit_code",
+                             (json_int_t)st->exit_code, "started", (json_int_t)st->started, "finished",
+                             (json_int_t)st->finished, "restarts", st->restarts);
 
   if (!j)
     return wh_err_set(err, WH_ENOMEM, 0, "out of memory");
@@ -243,6 +244,7 @@ enum wh_code cli_container_read(const char *root, const char *id, struct cli_con
     c->state.exit_code = (int)json_integer_value(json_object_get(st, "exit_code"));
     c->state.started = (int64_t)json_integer_value(json_object_get(st, "started"));
     c->state.finished = (int64_t)json_integer_value(json_object_get(st, "finished"));
+    c->state.restarts = (int)json_integer_value(json_object_get(st, "restarts"));
     json_decref(st);
   }
   /* a "running" container whose pid 1 is gone (monitor killed) */
@@ -328,6 +330,16 @@ enum wh_code cli_container_list(const char *root, cli_container_cb cb, void *ctx
       break;
   }
   return WH_OK;
+}
+
+void cli_container_mark_stopped(const char *state_dir)
+{
+  char path[PATH_MAX + 16];
+  int fd;
+
+  snprintf(path, sizeof(path), "%s/stopped", state_dir);
+  if ((fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600)) >= 0)
+    close(fd);
 }
 
 int cli_container_lock(const char *state_dir, long wait_ms)

@@ -17,6 +17,7 @@ struct cli_container_state {
   uint64_t pid_start;
   int exit_code;
   int64_t started, finished; /* unix seconds, 0 when not yet */
+  int restarts;              /* restarts by the restart policy */
 };
 
 struct cli_container {
@@ -56,6 +57,9 @@ int cli_container_lock(const char *state_dir, long wait_ms);
 /* Cleans up after monitors that died (kill -9 of wharf): cgroups, --rm
  * directories, states still saying running. Run by `run` and `ps`. */
 void cli_container_sweep(const char *root);
+/* Marks the container stopped by hand: its restart policy no longer
+ * applies (state_dir/stopped). */
+void cli_container_mark_stopped(const char *state_dir);
 /* Removes the state directory and name of a container that is not
  * running; background: the directory is renamed out of sight at once and
  * deleted by a detached process (wharf run --rm returns sooner). */

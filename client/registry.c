@@ -69,6 +69,7 @@ struct cli_xfer {
   bool resume;           /* cli_req_resume asked: unpause at the next turn of the loop */
   bool body_started;     /* its source gave a byte: it cannot be sent again */
   bool body_cut;         /* a non-2xx body hit its cap: answer kept, rest dropped */
+  int scheme_resends;    /* sent again on the other scheme of an insecure registry */
   size_t hdr_bytes;      /* of the current header block */
   uint64_t sent;         /* request body bytes handed to curl */
   size_t dropped;        /* unwanted 2xx body bytes dropped */
@@ -931,10 +932,15 @@ static bool switch_scheme(struct cli_xfer *x)
  * the registry; others in flight to its old base follow). */
 static bool insecure_again(struct cli_xfer *x)
 {
-  if (switch_scheme(x))
+  if (x->scheme_resends >= 2) /* bounded, whatever happens */
+    return false;
+  if (switch_scheme(x) ||
+      (url_is_https(x->cur_url) != url_is_https(x->r->base) && strstr(x->q->url, "://") == NULL &&
+       !x->r->probing && x->r->probe_order != CLI_PROBE_NONE && x->redirects == 0)) {
+    x->scheme_resends++;
     return true;
-  return url_is_https(x->cur_url) != url_is_https(x->r->base) && strstr(x->q->url, "://") == NULL &&
-         !x->r->probing && x->r->probe_order != CLI_PROBE_NONE;
+  }
+  return false;
 }
 
 /* The error body is the OCI error JSON: a registry's own 400, not a TLS

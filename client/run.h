@@ -38,6 +38,12 @@
 #include "client/cli.h"
 #include "common/err.h"
 
+/* Labels that carry the config fields the OCI spec lacks (wharf build
+ * writes both; run and build read the field, else the label). */
+#define CLI_LABEL_HEALTHCHECK "io.wharf.image.healthcheck"
+#define CLI_LABEL_SHELL "io.wharf.image.shell"
+#define CLI_LABEL_ONBUILD "io.wharf.image.onbuild"
+
 /* Exit statuses of `wharf run` when the container did not run (docker's). */
 #define CLI_RUN_EXIT_FAILED 125  /* wharf could not start the container */
 #define CLI_RUN_EXIT_NOEXEC 126  /* the command could not be executed */
@@ -121,6 +127,13 @@ struct cli_run_spec {
 
 void cli_run_spec_init(struct cli_run_spec *s);
 void cli_run_spec_release(struct cli_run_spec *s);
+
+/* `wharf rollback NAME` of a container (cmd_update.c): back to the
+ * release before the running one, or to digest `to` (may be NULL). */
+int cli_container_rollback(const struct cli_opts *o, const char *name, const char *to);
+
+/* "500ms", "5s", "1.5m", "2h" (a bare number: seconds) -> ns; -1 when bad. */
+int64_t cli_parse_duration_ns(const char *s);
 
 /* ---- rootfs.c -------------------------------------------------------------- */
 

@@ -1122,7 +1122,9 @@ static int supervise(pid_t pid1, int sfd, int master, bool interactive)
       }
       return status;
     }
-    if (poll(pf, 3, -1) < 0 && errno != EINTR)
+    /* a bounded wait: a SIGCHLD taken by another thread of the caller
+     * would otherwise leave pid 1 unreaped */
+    if (poll(pf, 3, 1000) < 0 && errno != EINTR)
       return status;
     if (pf[0].revents & POLLIN) {
       struct signalfd_siginfo si;

@@ -96,7 +96,9 @@ static const struct cli_verb verbs[] = {
      cli_cmd_inspect},
     {"history", "show how an image's layers were made",
      "usage: wharf history [--remote] [--platform P] [--no-trunc] [--format table|json] REF\n"
+     "       wharf history --tags [--remote] [--format table|json] REF\n"
      "\n"
+     "With --tags: who moved REF's tag when (as `wharf tag-history`).\n"
      "Prints the image config's history, newest first: when and by what command\n"
      "each step was made, its comment, and for the steps that made a layer, that\n"
      "layer's digest and size (as stored, compressed). Steps that made no layer\n"
@@ -107,6 +109,31 @@ static const struct cli_verb verbs[] = {
      "  --no-trunc     full commands and digests\n"
      "  --format F     table (default) or json\n",
      cli_cmd_history},
+    {"tag-history", "show who moved a tag when",
+     "usage: wharf tag-history [--remote] [--format table|json] REF\n"
+     "\n"
+     "Prints every move of REF's tag, newest first: when, who, from which digest\n"
+     "to which. Local store by default; with --remote the registry's history when\n"
+     "it is wharfd (its _wharf extension), else this client's own push records.\n"
+     "\n"
+     "  --remote     ask the registry\n"
+     "  --format F   table (default) or json\n",
+     cli_cmd_tag_history},
+    {"rollback", "move a tag back to an earlier image",
+     "usage: wharf rollback [--remote] [--to DIGEST | --steps N] REF\n"
+     "\n"
+     "Moves REF's tag back N targets in its history (default 1: where it pointed\n"
+     "before its last move; a second rollback undoes the first) or to DIGEST.\n"
+     "Local store by default. With --remote: on wharfd one call to its rollback\n"
+     "endpoint (atomic, recorded); on any other registry this client's own record\n"
+     "of what it pushed: the earlier manifest is read back from the registry by\n"
+     "digest and PUT by tag (refused when it is gone from the registry).\n"
+     "Prints REPO:TAG: NEW (was OLD).\n"
+     "\n"
+     "  --remote     move the registry's tag\n"
+     "  --to D       the target digest\n"
+     "  --steps N    how many targets back (1 to 100000)\n",
+     cli_cmd_rollback},
     {"tags", "list the tags of a repository",
      "usage: wharf tags [--remote] [-n N] [--format table|json] REPOSITORY\n"
      "\n"
@@ -163,8 +190,34 @@ static const struct cli_verb verbs[] = {
      "  -p, --publish [IP:]HOST-PORT:PORT[/udp]  publish a port (slirp4netns)\n"
      "  --memory BYTES, --cpus N, --pids-limit N  limits (best effort)\n"
      "  --cap-add CAP, --cap-drop CAP, --privileged\n"
+     "  --restart no|on-failure[:N]|always|unless-stopped  (with -d)\n"
+     "  --health-cmd CMD, --health-interval D, --health-timeout D,\n"
+     "  --health-start-period D, --health-retries N, --no-healthcheck\n"
+     "  --follows REF           the tag `wharf update` follows (default: IMAGE)\n"
      "  --entrypoint CMD, --platform OS/ARCH\n",
      cli_cmd_run},
+    {"build", "build an image from a Dockerfile (Wharffile, Containerfile)",
+     "usage: wharf build [-f FILE] [-t REF]... [--build-arg K=V]... [--target STAGE] [--no-cache]\n"
+     "                   [--pull] [--platform OS/ARCH] [--compression zstd|gzip]\n"
+     "                   [--network private|host|none] [-q] CONTEXT\n"
+     "\n"
+     "Each instruction is one step whose image is kept in localhost/wharf-build; a\n"
+     "step with the same parent, instruction and inputs (files copied, environment)\n"
+     "is reused. RUN steps run in a container like `wharf run`; their layer is what\n"
+     "they changed. A failed step prints the id of the last good step's image:\n"
+     "`wharf run -it ID sh` opens it. SOURCE_DATE_EPOCH makes digests reproducible.\n"
+     "Prints the image digest on stdout.\n",
+     cli_cmd_build},
+    {"update", "move a container to the image its tag names now",
+     "usage: wharf update CONTAINER\n"
+     "\n"
+     "Pulls the tag the container follows (the image given to `wharf run`, or\n"
+     "--follows); when it names another image, the container is replaced by one\n"
+     "of the new image with the same options and name. With a health check (the\n"
+     "image's HEALTHCHECK or run's --health-cmd) the new container must turn\n"
+     "healthy, else the previous image is started again. `wharf rollback\n"
+     "CONTAINER` goes back to the image it ran before.\n",
+     cli_cmd_update},
     {"ps", "list containers",
      "usage: wharf ps [-a] [-q] [--format json]\n"
      "\n"

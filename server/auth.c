@@ -441,6 +441,7 @@ static unsigned route_need(const struct srv_req *r)
   case SRV_RT_READYZ:
   case SRV_RT_CATALOG:
   case SRV_RT_TOKEN:
+  case SRV_RT_DISCOVER: /* a static list of extensions */
   case SRV_RT_NONE:
   case SRV_RT_MAX:
     return 0;

@@ -66,6 +66,7 @@ void srv_config_release(struct srv_config *c)
   free(c->root);
   srv_webhooks_free(c);
   srv_quotas_free(c);
+  srv_immutable_free(c);
   json_decref(c->auth);
   free(c->tls_cert);
   free(c->tls_key);
@@ -87,7 +88,7 @@ enum wh_code srv_config_set_str(char **field, const char *v, struct wh_err *err)
 }
 
 enum key_type { K_STRING, K_U64, K_BOOL, K_LOG_LEVEL, K_LOG_FORMAT, K_LISTEN, K_WEBHOOKS, K_AUTH,
-                K_DURATION, K_SIZE, K_QUOTAS };
+                K_DURATION, K_SIZE, K_QUOTAS, K_IMMUTABLE };
 
 struct key {
   const char *section; /* NULL: top level */
@@ -125,6 +126,8 @@ static const struct key keys[] = {
     {"uploads", "max_age", K_DURATION, OFF(upload_max_age_s), 1, 365 * 86400},
     {"storage", "min_free", K_SIZE, OFF(min_free_bytes), 0, UINT64_MAX / 2},
     {NULL, "quotas", K_QUOTAS, OFF(quotas), 0, 0}, /* quota.c parses the array */
+    /* rollback.c parses the array */
+    {NULL, "immutable_tags", K_IMMUTABLE, OFF(immutable), 0, 0},
 };
 #undef OFF
 
@@ -205,6 +208,8 @@ static enum wh_code set_key(struct srv_config *c, const struct key *k, const jso
     return srv_config_unit(v, k->type == K_SIZE, k->name, k->min, k->max, field, err);
   case K_QUOTAS:
     return srv_quotas_parse(c, v, err);
+  case K_IMMUTABLE:
+    return srv_immutable_parse(c, v, err);
   }
   return wh_err_set(err, WH_EINTERNAL, 0, "\"%s\": unknown key type", k->name);
 }

@@ -159,10 +159,13 @@ static void put_reply(struct srv_req *r, const struct wh_manifest *m, const stru
 
 static void store_it(struct srv_req *r, const struct wh_manifest *m, const struct tag_set *tags)
 {
+  struct store_tag_expect expect[MAX_TAG_PARAMS + 1];
   struct store_manifest_put a;
   struct wh_digest d;
   struct wh_err err;
 
+  if (!srv_put_conditions(r, tags->tags, tags->n, expect)) /* rollback.c: If-Match, immutable tags */
+    return;
   memset(&a, 0, sizeof(a));
   a.repo = r->path.name;
   a.body = r->body.data ? r->body.data : "";
@@ -174,11 +177,12 @@ static void store_it(struct srv_req *r, const struct wh_manifest *m, const struc
   a.n_tags = tags->n;
   a.who = srv_req_who(r);
   a.flags = r->srv->cfg->sparse_index ? STORE_MANIFEST_SPARSE_INDEX : 0;
+  a.expect = expect;
   if (!srv_quota_admit(r, a.len, tags->tags, tags->n)) /* quota.c: 403 made */
     return;
   wh_err_clear(&err);
   if (store_manifest_put(r->srv->store, &a, &d, &err) != WH_OK) {
-    srv_reply_werr(r, SRV_CTX_MANIFEST_PUT, &err);
+    srv_put_fail_reply(r, expect, tags->n, &err);
     return;
   }
   put_reply(r, m, &d, tags);
@@ -211,7 +215,7 @@ void srv_manifest_delete(struct srv_req *r)
   struct wh_err err;
   enum wh_code rc;
 
-  if (!parse_reference(r, false))
+  if (!parse_reference(r, false) || !srv_delete_allowed(r)) /* rollback.c: immutable tags */
     return;
   wh_err_clear(&err);
   if (r->has_digest)

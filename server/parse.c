@@ -41,8 +41,13 @@ struct fixed_path {
 };
 
 static const struct fixed_path fixed_paths[] = {
-    {"/v2/_catalog", SRV_RT_CATALOG},   {"/v2/_wharf/token", SRV_RT_TOKEN}, {"/v2/_wharf/usage", SRV_RT_USAGE},
-    {"/metrics", SRV_RT_METRICS},       {"/healthz", SRV_RT_HEALTHZ},       {"/readyz", SRV_RT_READYZ},
+    {"/v2/_catalog", SRV_RT_CATALOG},
+    {"/v2/_wharf/token", SRV_RT_TOKEN},
+    {"/v2/_wharf/usage", SRV_RT_USAGE},
+    {"/metrics", SRV_RT_METRICS},
+    {"/healthz", SRV_RT_HEALTHZ},
+    {"/readyz", SRV_RT_READYZ},
+    {"/v2/_oci/ext/discover", SRV_RT_DISCOVER},
 };
 
 size_t srv_uri_path(const char *uri, size_t len, size_t *off)
@@ -258,4 +263,43 @@ bool srv_upload_id_valid(const char *s, size_t len)
     if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
       return false;
   return true;
+}
+
+/* One entity tag after optional spaces: `*`, "D", W/"D" or a bare D; the
+ * digest must be well formed. Anything after it but spaces is INVALID
+ * (a list "a", "b" included). */
+enum srv_cond srv_cond_parse(const char *hdr, struct wh_digest *out)
+{
+  const char *p, *end, *q;
+  bool weak = false;
+  struct wh_digest d;
+
+  if (!hdr)
+    return SRV_COND_NONE;
+  p = skip_spaces(hdr);
+  end = trim_end(p);
+  if (p == end)
+    return SRV_COND_NONE;
+  if (end - p == 1 && *p == '*')
+    return SRV_COND_ANY;
+  if (end - p >= 2 && p[0] == 'W' && p[1] == '/') {
+    weak = true;
+    p += 2;
+  }
+  if (*p == '"') {
+    q = memchr(p + 1, '"', (size_t)(end - p - 1));
+    if (q == NULL || q + 1 != end)
+      return SRV_COND_INVALID;
+    p++;
+    end = q;
+  } else if (weak) {
+    return SRV_COND_INVALID;
+  }
+  if (end == p || memchr(p, ',', (size_t)(end - p)) || memchr(p, ' ', (size_t)(end - p)) ||
+      wh_digest_parse(p, (size_t)(end - p), &d, NULL) != WH_OK)
+    return SRV_COND_INVALID;
+  if (weak)
+    return SRV_COND_WEAK;
+  *out = d;
+  return SRV_COND_DIGEST;
 }

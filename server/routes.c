@@ -42,6 +42,10 @@ static const struct srv_route routes[] = {
     {SRV_RT_READYZ, "HEAD", srv_readyz_get, NULL},
     /* Storage accounting (usage.c). */
     {SRV_RT_USAGE, "GET", srv_usage_get, NULL},
+    /* Tag history and rollback (rollback.c). */
+    {SRV_RT_HISTORY, "GET", srv_history_get, NULL},
+    {SRV_RT_ROLLBACK, "POST", srv_rollback_post_begin, srv_rollback_post_end},
+    {SRV_RT_DISCOVER, "GET", srv_discover_get, NULL},
 };
 
 const struct srv_route *srv_route_find(enum srv_route_kind kind, const char *method, char *allow_out,

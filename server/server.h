@@ -75,6 +75,18 @@ struct srv_config {
   uint64_t min_free_bytes;   /* storage.min_free: pushes refused below this free space; 0 = off */
   struct srv_quota *quotas;  /* owned array (quota.c): quotas[0..n_quotas) */
   size_t n_quotas;
+  struct srv_immutable *immutable; /* owned array (rollback.c): "immutable_tags" rules */
+  size_t n_immutable;
+};
+
+/* One immutable-tags rule (config "immutable_tags": [{"repository":
+ * "prod-*", "tags": ["v*"]}]): matching tags may be created, never moved,
+ * deleted or rolled back (403 DENIED). Globs are fnmatch(3) without
+ * FNM_PATHNAME (`*` crosses `/`). */
+struct srv_immutable {
+  char *repository; /* owned glob */
+  char **tags;      /* owned globs */
+  size_t n_tags;
 };
 
 /* One quota (config "quotas": [{"pattern": "team-*", "max_bytes": "1GiB",
@@ -135,6 +147,7 @@ enum srv_route_kind {
   SRV_RT_METRICS,    /* /metrics */
   SRV_RT_HEALTHZ,    /* /healthz */
   SRV_RT_READYZ,     /* /readyz */
+  SRV_RT_DISCOVER,   /* /v2/_oci/ext/discover (rollback.c) */
   SRV_RT_MAX,
 };
 
@@ -178,6 +191,18 @@ bool srv_parse_count(const char *s, uint64_t *out);
 bool srv_find_digest(const char *text, struct wh_digest *out);
 /* Upload ids are STORE_UPLOAD_ID_LEN lowercase hex characters. */
 bool srv_upload_id_valid(const char *s, size_t len);
+
+/* An If-Match / If-None-Match value (RFC 9110 13.1.1-2) on a manifest PUT:
+ * `*`, or ONE entity tag naming a manifest digest, quoted ("sha256:...")
+ * or not. Lists of several tags are not supported (INVALID). */
+enum srv_cond {
+  SRV_COND_NONE = 0, /* header absent or empty */
+  SRV_COND_ANY,      /* `*` */
+  SRV_COND_DIGEST,   /* *out holds the digest */
+  SRV_COND_WEAK,     /* W/"...": never equal in a strong comparison */
+  SRV_COND_INVALID,  /* malformed or a list */
+};
+enum srv_cond srv_cond_parse(const char *hdr, struct wh_digest *out);
 
 /* ---- the daemon and its requests (http.c) ----------------------------- */
 
@@ -389,6 +414,27 @@ void srv_manifest_get(struct srv_req *r); /* GET and HEAD */
 void srv_manifest_put_begin(struct srv_req *r);
 void srv_manifest_put_end(struct srv_req *r);
 void srv_manifest_delete(struct srv_req *r);
+
+/* ---- tag history, rollback, conditional and immutable tags (rollback.c) ---- */
+
+void srv_history_get(struct srv_req *r);         /* GET /v2/<name>/_wharf/history/<tag> */
+void srv_rollback_post_begin(struct srv_req *r); /* POST /v2/<name>/_wharf/rollback/<tag> */
+void srv_rollback_post_end(struct srv_req *r);
+void srv_discover_get(struct srv_req *r); /* GET /v2/_oci/ext/discover */
+/* Config "immutable_tags" into c->immutable (replacing it); free in release. */
+enum wh_code srv_immutable_parse(struct srv_config *c, const json_t *v, struct wh_err *err);
+void srv_immutable_free(struct srv_config *c);
+bool srv_tag_immutable(const struct srv_config *c, const char *repo, const char *tag);
+/* A manifest PUT's conditions, one per tag (If-Match/If-None-Match for the
+ * path tag, immutability for all): false after a 400 reply. */
+bool srv_put_conditions(struct srv_req *r, const char *const *tags, size_t n, struct store_tag_expect *out);
+/* After a failed put: 412 PRECONDITION_FAILED when a condition failed,
+ * else the usual reply for err. */
+void srv_put_fail_reply(struct srv_req *r, const struct store_tag_expect *e, size_t n,
+                        const struct wh_err *err);
+/* DELETE of a tag, or of a manifest some tag points at, that is immutable:
+ * false after a 403 DENIED reply. */
+bool srv_delete_allowed(struct srv_req *r);
 
 /* ---- observability (metrics.c) ----------------------------------------------
  * Counters are process-wide relaxed atomics, bumped once per request by

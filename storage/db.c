@@ -137,6 +137,17 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
     "  UPDATE blob_totals SET count = count - 1, bytes = bytes - old.size WHERE id = 1; END;"
     "CREATE TRIGGER blob_totals_update AFTER UPDATE OF size ON blobs BEGIN"
     "  UPDATE blob_totals SET bytes = bytes - old.size + new.size WHERE id = 1; END;",
+    /* 5 -> 6: the client's record of what it pushed where (storage/pushes.c),
+     * so `wharf rollback` works against registries that keep no history. */
+    "CREATE TABLE client_pushes ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  registry TEXT NOT NULL,"
+    "  repo TEXT NOT NULL,"
+    "  tag TEXT NOT NULL,"
+    "  digest TEXT NOT NULL,"
+    "  media_type TEXT NOT NULL,"
+    "  time_ms INTEGER NOT NULL);"
+    "CREATE INDEX client_pushes_by_tag ON client_pushes(registry, repo, tag, id);",
 };
 
 static const struct {

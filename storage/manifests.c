@@ -183,6 +183,9 @@ static enum wh_code put_txn(struct store_conn *c, void *ctx, struct wh_err *err)
     return rc;
   if ((rc = put_event(c, repo_id, p, err)) != WH_OK)
     return rc;
+  for (size_t i = 0; a->expect && i < a->n_tags; i++) /* conditions (rollback.c) */
+    if ((rc = store_tag_expect_check(c, repo_id, a->tags[i], p->d, &a->expect[i], err)) != WH_OK)
+      return rc;
   for (size_t i = 0; i < a->n_tags; i++)
     if ((rc = store_tag_move(c, repo_id, a->tags[i], p->d, a->who, err)) != WH_OK)
       return rc;

@@ -70,7 +70,7 @@
 #include "common/err.h"
 #include "storage/store.h"
 
-#define STORE_SCHEMA_VERSION 5
+#define STORE_SCHEMA_VERSION 6
 #define STORE_BUSY_TIMEOUT_MS 10000
 #define STORE_POOL_MAX 64 /* idle connections kept */
 #define STORE_DEFAULT_MAX_BLOB (64ull << 30)
@@ -373,5 +373,14 @@ enum wh_code store_outbox_add(struct store_conn *c, int64_t repo_id, const struc
  * when the tag's digest actually changes. */
 enum wh_code store_tag_move(struct store_conn *c, int64_t repo_id, const char *tag, const struct wh_digest *d,
                             const char *who, struct wh_err *err);
+
+/* ---- rollback.c -------------------------------------------------------- */
+
+/* Inside a write txn: checks e against tag's current target before tag
+ * moves to d (WH_EDENIED for an immutable tag, WH_ECONFLICT with
+ * e->failed set when the condition does not hold). */
+enum wh_code store_tag_expect_check(struct store_conn *c, int64_t repo_id, const char *tag,
+                                    const struct wh_digest *d, struct store_tag_expect *e,
+                                    struct wh_err *err);
 
 #endif

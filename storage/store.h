@@ -133,6 +133,9 @@ struct store_manifest_put {
   size_t n_tags;
   const char *who; /* for tag history; may be NULL */
   unsigned flags;  /* enum store_manifest_flags */
+  /* Optional: n_tags conditions, expect[i] for tags[i] (store_tag_expect,
+   * checked in the put's transaction before any tag moves). */
+  struct store_tag_expect *expect;
 };
 
 /* Stores a manifest in one transaction: checks that every blob it needs
@@ -215,6 +218,62 @@ typedef int (*store_tag_move_cb)(void *ctx, const struct store_tag_move *m);
  * newest), at most n (0 = no limit). */
 enum wh_code store_tag_history(struct store *s, const char *repo, const char *tag, int64_t before_id,
                                size_t n, store_tag_move_cb cb, void *ctx, struct wh_err *err);
+
+/* ---- conditional tag moves and rollback (storage/rollback.c) -------------
+ *
+ * A condition on a tag's current target, checked inside the transaction
+ * that moves the tag (compare-and-set), so two writers cannot both win. */
+enum store_expect_kind {
+  STORE_EXPECT_NONE = 0, /* no condition */
+  STORE_EXPECT_DIGEST,   /* the tag points at `digest` (If-Match: "D") */
+  STORE_EXPECT_EXISTS,   /* the tag exists (If-Match: *) */
+  STORE_EXPECT_ABSENT,   /* the tag does not exist (If-None-Match: *) */
+};
+struct store_tag_expect {
+  enum store_expect_kind kind;
+  struct wh_digest digest; /* STORE_EXPECT_DIGEST */
+  bool immutable;          /* may be created (or set again to what it is), never moved: WH_EDENIED */
+  bool failed;             /* out: the condition did not hold (the call failed with WH_ECONFLICT) */
+};
+
+/* What store_tag_rollback moves a tag back to. */
+struct store_rollback {
+  const char *repo, *tag;
+  const struct wh_digest *to;      /* a manifest of repo; NULL: `steps` back */
+  unsigned steps;                  /* with to NULL: 1 = the target before the last move */
+  const char *who;                 /* recorded in the history row; may be NULL */
+  struct store_tag_expect *expect; /* optional: checked first, on the current target (If-Match);
+                                      its `immutable` is ignored (the caller refuses those) */
+};
+/* Moves a tag back in one write transaction and records the move. `steps`
+ * counts the tag's past targets, newest first, as its history shows them
+ * (deletions skipped): after v1 -> v2, one step is v1; after a rollback,
+ * one step undoes it. *to_out gets the new target, *prev_out the one
+ * before (both optional; equal when the tag already pointed there: no
+ * move, no row). WH_ENOTFOUND: repository or tag unknown; WH_ECONFLICT:
+ * no target that many steps back, the target manifest is gone from repo
+ * (err names it), or expect failed (expect->failed set). */
+enum wh_code store_tag_rollback(struct store *s, const struct store_rollback *a, struct wh_digest *to_out,
+                                struct wh_digest *prev_out, struct wh_err *err);
+
+/* ---- the client's push records (storage/pushes.c) -----------------------
+ * What `wharf push` sent where: one row per (registry, repository, tag)
+ * push, so that a rollback works on registries that keep no history. */
+struct store_push_rec {
+  int64_t id;           /* increasing (set by the store) */
+  const char *registry; /* "127.0.0.1:5000", "docker.io" */
+  const char *repo;     /* registry-side path: "library/app" */
+  const char *tag;
+  struct wh_digest digest;
+  const char *media_type; /* of the manifest pushed */
+  int64_t time_ms;        /* unix milliseconds (set by the store on record) */
+};
+enum wh_code store_push_record(struct store *s, const struct store_push_rec *p, struct wh_err *err);
+typedef int (*store_push_cb)(void *ctx, const struct store_push_rec *p);
+/* The records of one tag, newest first, at most n (0: all); strings are
+ * borrowed for the callback; cb returns non-zero to stop. */
+enum wh_code store_push_history(struct store *s, const char *registry, const char *repo, const char *tag,
+                                size_t n, store_push_cb cb, void *ctx, struct wh_err *err);
 
 /* ---- referrers -------------------------------------------------------- */
 

@@ -268,8 +268,21 @@ static enum wh_code session_end(struct store *s, const char *id, struct wh_err *
 {
   enum wh_code rc = delete_row(s, id, NULL, err);
 
-  if (rc != WH_OK)
-    return rc;
+  if (rc != WH_OK) {
+    /* A full disk can refuse even the delete (SQLite needs room in its
+     * WAL): free the session's bytes first, then try once more. The
+     * session stays valid meanwhile, only empty. */
+    int fd = openat(s->uploadsfd, id, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+      return rc;
+    int t = ftruncate(fd, 0);
+    close(fd);
+    if (t != 0)
+      return rc;
+    parked_drop(s, id);
+    if ((rc = delete_row(s, id, NULL, err)) != WH_OK)
+      return rc;
+  }
   if (unlinkat(s->uploadsfd, id, 0) != 0 && errno != ENOENT)
     return wh_err_set(err, WH_EIO, errno, "upload %s: remove", id);
   parked_drop(s, id);

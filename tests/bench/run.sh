@@ -65,8 +65,11 @@ command -v crun >/dev/null && [[ -f $T/bundle/config.json ]] && { C=$(mean_ms cr
 if command -v podman >/dev/null && command -v runc >/dev/null; then
   export CONTAINERS_STORAGE_CONF=$T/storage.conf
   printf '[storage]\ndriver = "overlay"\nrunroot = "%s/prun"\ngraphroot = "%s/pgraph"\n' "$T" "$T" >"$T/storage.conf"
-  podman pull -q "oci:$T/bb:busybox:latest" >/dev/null 2>&1 &&
-    { P=$(mean_ms podman run --rm --runtime runc --network none busybox:latest true) || P=n/a; }
+  # on hosts where root lacks CAP_SYS_RESOURCE, runc's setrlimit of podman's
+  # default ulimits fails (EPERM): then podman reads n/a
+  PIMG=$(podman pull -q "oci:$T/bb:busybox:latest" 2>/dev/null) &&
+    { P=$(mean_ms podman run --rm --runtime runc --network none --ulimit "nofile=$(ulimit -Sn):$(ulimit -Hn)" \
+      --ulimit "nproc=$(ulimit -Su):$(ulimit -Hu)" "$PIMG" true) || P=n/a; }
   podman system reset -f >/dev/null 2>&1
 fi
 ratio() { [[ $1 == n/a || -z $W ]] && echo n/a || awk -v p="$1" -v w="$W" 'BEGIN { printf "%.1fx", p / w }'; }

@@ -1,7 +1,8 @@
 /* tests/fuzz/fuzz_route.c - libFuzzer target for server/parse.c.
  *
  * The input is split into lines: a raw request target (path and query), a
- * Range header, an upload Content-Range header and a pagination count. Each
+ * Range header, an upload Content-Range header, a pagination count and an
+ * If-Match header (the conditional manifest PUT's, srv_cond_parse). Each
  * goes through the parser wharfd uses for it, and what an accepted result
  * promises is checked: a routed name passes the name grammar and is a piece
  * of the path, an argument never holds '/', a byte range lies within the
@@ -50,7 +51,9 @@ static void check_path(const char *uri, size_t len)
   check(path.kind > SRV_RT_NONE && path.kind < SRV_RT_MAX);
   check(strlen(path.arg) == (path.arg_len > SRV_ARG_MAX ? SRV_ARG_MAX : path.arg_len));
   check(strchr(path.arg, '/') == NULL);
-  if (path.kind == SRV_RT_BASE || path.kind == SRV_RT_CATALOG) {
+  if (path.kind == SRV_RT_BASE || path.kind == SRV_RT_CATALOG || path.kind == SRV_RT_TOKEN ||
+      path.kind == SRV_RT_USAGE || path.kind == SRV_RT_METRICS || path.kind == SRV_RT_HEALTHZ ||
+      path.kind == SRV_RT_READYZ || path.kind == SRV_RT_DISCOVER) {
     check(path.name[0] == '\0');
     return;
   }
@@ -92,5 +95,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   if (srv_find_digest(line, &d))
     check(wh_digest_parsez(d.str, &d, NULL) == WH_OK);
   check(!srv_upload_id_valid(line, strlen(line)) || strlen(line) == STORE_UPLOAD_ID_LEN);
+  next_line(&p, end, line, sizeof(line));
+  if (srv_cond_parse(line, &d) == SRV_COND_DIGEST) /* a digest that is in the header */
+    check(wh_digest_parsez(d.str, &d, NULL) == WH_OK && strstr(line, d.str) != NULL);
   return 0;
 }

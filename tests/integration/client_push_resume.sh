@@ -10,6 +10,7 @@
 #     is gone;
 #   - a recorded session the registry no longer has (DELETEd): the re-run
 #     gets 404 for it and uploads the whole blob afresh, correctly;
+#   - the same resume against docker-registry (CNCF Distribution);
 #   - a registry with OCI-Chunk-Min-Length 2 MiB gets 2 MiB chunks.
 . "${BASH_SOURCE%/*}/../lib.sh"
 wh_init
@@ -173,6 +174,29 @@ before=$(awk '$1 == "PATCH" { s += $2 } END { print s + 0 }' "$PX_LOG.before")
 is "sending all 6 MiB" "$(($(patch_bytes) - before))" $((6 * MIB))
 is "the blob on the registry is the layer" "$(wh_get_digest "/v2/dst2/app/blobs/$LD2")" "$LD2"
 is "the record is gone" "$(ls "$R/client/pushing" | wc -l)" 0
+
+# ---- the same against CNCF Distribution (its Location carries the upload state) ------------------------
+if command -v docker-registry >/dev/null && dr_start; then
+  DRPORT=${DR_HOST##*:}
+  proxy_start pxdr "$DRPORT" 4 || wh_done
+  wf "$R" tag "$SRC" "$PX_HOST/dst/app:v1"
+  "$WHARF" --root "$R" push "$PX_HOST/dst/app:v1" >/dev/null 2>"$T/push3.err" &
+  WPID=$!
+  wh_track "$WPID"
+  wait_for "$PX_LOG" stalled 1
+  pass_if "a push to docker-registry is held at its 4th chunk" "$?" "$(cat "$PX_LOG")"
+  kill -KILL "$WPID"
+  wait "$WPID" 2>/dev/null
+  cp "$PX_LOG" "$PX_LOG.before"
+  out=$(wf "$R" --quiet push "$PX_HOST/dst/app:v1" 2>"$T/err")
+  is "the re-run finishes" "$out" "$M1"
+  before=$(awk '$1 == "PATCH" { s += $2 } END { print s + 0 }' "$PX_LOG.before")
+  is "sending only the 3 MiB left" "$(($(patch_bytes) - before))" $((3 * MIB))
+  is "docker-registry has the layer" "$(wh_get_digest "http://$DR_HOST/v2/dst/app/blobs/$LD")" "$LD"
+  dr_stop
+else
+  skip "push resume against docker-registry" "docker-registry is not installed or did not start"
+fi
 
 # ---- OCI-Chunk-Min-Length ------------------------------------------------------------------------------
 printf '{"limits": {"chunk_min_length": %d}}\n' $((2 * MIB)) >"$T/min.json"
