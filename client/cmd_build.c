@@ -913,23 +913,24 @@ static enum wh_code set_attrs(struct copy_ctx *cx, int ddir, const char *dname, 
   return WH_OK;
 }
 
-static enum wh_code copy_file(int sdir, const char *sname, int ddir, const char *dname, struct wh_err *err)
+/* Copies the bytes of in (from its start) to a new ddir/dname. */
+static enum wh_code copy_file(int in, int ddir, const char *dname, struct wh_err *err)
 {
-  WH_AUTOCLOSE int in = openat(sdir, sname, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
   WH_AUTOCLOSE int out = -1;
   char buf[65536];
   ssize_t n;
+  off_t off = 0;
 
-  if (in < 0)
-    return wh_err_set(err, WH_EIO, errno, "open %s", sname);
   unlinkat(ddir, dname, 0);
   out = openat(ddir, dname, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (out < 0)
     return wh_err_set(err, WH_EIO, errno, "create %s", dname);
-  while ((n = read(in, buf, sizeof(buf))) > 0)
+  while ((n = pread(in, buf, sizeof(buf), off)) > 0) {
     if (wh_write_all(out, buf, (size_t)n, err) != WH_OK)
       return err->code;
-  return n < 0 ? wh_err_set(err, WH_EIO, errno, "read %s", sname) : WH_OK;
+    off += n;
+  }
+  return n < 0 ? wh_err_set(err, WH_EIO, errno, "read %s", dname) : WH_OK;
 }
 
 /* Copies sdir/sname (never followed: it is a context entry) to ddir/dname. */
@@ -977,7 +978,10 @@ static enum wh_code copy_tree(struct copy_ctx *cx, int sdir, const char *sname, 
   if (!S_ISREG(sb.st_mode))
     return WH_OK; /* sockets, devices, fifos of a context are not copied */
   cx->files++;
-  if ((rc = copy_file(sdir, sname, ddir, dname, err)) != WH_OK)
+  WH_AUTOCLOSE int in = openat(sdir, sname, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (in < 0)
+    return wh_err_set(err, WH_EIO, errno, "open %s", rel);
+  if ((rc = copy_file(in, ddir, dname, err)) != WH_OK)
     return rc;
   return set_attrs(cx, ddir, dname, &sb, false, err);
 }
@@ -1054,11 +1058,10 @@ out:
   return rc;
 }
 
-static bool is_archive(int dir, const char *name)
+static bool is_archive(int fd)
 {
   unsigned char m[512];
-  WH_AUTOCLOSE int fd = openat(dir, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-  ssize_t n = fd >= 0 ? read(fd, m, sizeof(m)) : -1;
+  ssize_t n = pread(fd, m, sizeof(m), 0);
 
   if (n >= 4 && ((m[0] == 0x1f && m[1] == 0x8b) || (m[0] == 0x28 && m[1] == 0xb5 && m[2] == 0x2f && m[3] == 0xfd) ||
                  (m[0] == 'B' && m[1] == 'Z' && m[2] == 'h') || (m[0] == 0xfd && m[1] == '7' && m[2] == 'z')))
@@ -1067,13 +1070,12 @@ static bool is_archive(int dir, const char *name)
 }
 
 /* ADD of a local archive: unpacked (confined) into ddir. */
-static enum wh_code unpack(int sdir, const char *sname, int ddir, struct wh_err *err)
+static enum wh_code unpack(int fd, int ddir, struct wh_err *err)
 {
-  WH_AUTOCLOSE int fd = openat(sdir, sname, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
   struct cli_extract_opts o;
 
-  if (fd < 0)
-    return wh_err_set(err, WH_EIO, errno, "open %s", sname);
+  if (lseek(fd, 0, SEEK_SET) < 0)
+    return wh_err_set(err, WH_EIO, errno, "seek");
   cli_extract_opts_init(&o);
   o.flags = CLI_EXTRACT_NO_DEVICES;
   o.owner = CLI_EXTRACT_OWNER_TRY;
@@ -1245,33 +1247,25 @@ static enum wh_code copy_step(struct build *bd, struct bstate *b, const struct c
       const char *dn = (dest_dir || has_glob(pat)) && !isdir ? e->d_name : base;
       char proc[64];
       snprintf(proc, sizeof(proc), "/proc/self/fd/%ld", sfd);
-      WH_AUTOCLOSE int real = open(proc, (isdir ? O_RDONLY | O_DIRECTORY : O_PATH) | O_CLOEXEC);
-      if (add && !isdir && is_archive(srcroot, rel)) {
-        WH_AUTOCLOSE int td = -1;
-        int target = strcmp(base, ".") == 0 ? fcntl(pd, F_DUPFD_CLOEXEC, 0) : -1;
-        if (target < 0) {
+      /* everything is read through the fd resolved inside the root */
+      WH_AUTOCLOSE int real = open(proc, (isdir ? O_RDONLY | O_DIRECTORY : O_RDONLY) | O_CLOEXEC);
+      if (real < 0)
+        rc = wh_err_set(err, WH_EIO, errno, "%s: \"%s\"", cli_df_kind_name(in->kind), rel);
+      else if (isdir)
+        rc = copy_tree(&cx, real, ".", rel, pd, base, 0, err); /* a directory: its contents go into dest */
+      else if (!S_ISREG(sb.st_mode))
+        rc = wh_err_set(err, WH_EINVALID, 0, "%s: \"%s\" is not a regular file", cli_df_kind_name(in->kind), rel);
+      else if (add && is_archive(real)) {
+        WH_AUTOCLOSE int td = strcmp(base, ".") == 0 ? fcntl(pd, F_DUPFD_CLOEXEC, 0) : -1;
+        if (td < 0) {
           mkdirat(pd, base, 0755);
-          target = openat(pd, base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+          td = openat(pd, base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         }
-        td = target;
-        WH_AUTOCLOSE int pfd2 = open_in(srcroot, dirpart, O_RDONLY | O_DIRECTORY, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS);
-        rc = td < 0 ? wh_err_set(err, WH_EIO, errno, "ADD %s", rel) : unpack(pfd2, e->d_name, td, err);
-      } else if (isdir) {
-        /* a directory: its contents go into dest */
-        rc = copy_tree(&cx, real, ".", rel, pd, base, 0, err);
+        rc = td < 0 ? wh_err_set(err, WH_EIO, errno, "ADD %s", rel) : unpack(real, td, err);
       } else {
-        WH_AUTOCLOSE int pfd2 = open_in(srcroot, dirpart, O_RDONLY | O_DIRECTORY, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS);
-        const char *sn = e->d_name;
-        if (S_ISLNK(sb.st_mode) || pfd2 < 0)
-          rc = wh_err_set(err, WH_EIO, 0, "%s", rel);
-        else {
-          /* a symlink named explicitly was followed inside the context */
-          struct stat lsb;
-          if (fstatat(pfd2, sn, &lsb, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(lsb.st_mode)) {
-            rc = copy_file(real, "", pd, dn, err) == WH_OK ? set_attrs(&cx, pd, dn, &sb, false, err) : err->code;
-          } else
-            rc = copy_tree(&cx, pfd2, sn, rel, pd, dn, 0, err);
-        }
+        cx.files++;
+        if ((rc = copy_file(real, pd, dn, err)) == WH_OK)
+          rc = set_attrs(&cx, pd, dn, &sb, false, err);
       }
       close(pd);
       close((int)sfd);

@@ -306,8 +306,10 @@ static void mount_rootfs(struct rt *rt, bool userxattr)
       die(rt, FAIL_SETUP, 0, "too many layers for one overlay mount (%zu)", s->n_lowers);
     used += (size_t)n;
   }
-  n = snprintf(opts + used, sizeof(opts) - used, ",upperdir=%s,workdir=%s%s", rt->upper, rt->work,
-               userxattr ? ",userxattr" : "");
+  /* no redirect_dir and no metacopy: an upper directory must be what a
+   * layer can say (wharf build turns it into one) */
+  n = snprintf(opts + used, sizeof(opts) - used, ",upperdir=%s,workdir=%s,redirect_dir=off,metacopy=off%s",
+               rt->upper, rt->work, userxattr ? ",userxattr" : "");
   if (n < 0 || (size_t)n >= sizeof(opts) - used)
     die(rt, FAIL_SETUP, 0, "overlay options too long");
   if (mount("overlay", rt->rootfs, "overlay", MS_NODEV, opts) < 0)

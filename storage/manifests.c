@@ -194,7 +194,8 @@ static enum wh_code put_txn(struct store_conn *c, void *ctx, struct wh_err *err)
 
 /* Same checks outside the transaction, so that a push that is going to be
  * refused leaves no manifest file behind. */
-static enum wh_code precheck(struct store *s, const struct store_manifest_put *a, struct wh_err *err)
+static enum wh_code precheck(struct store *s, const struct store_manifest_put *a, const struct wh_digest *d,
+                             struct wh_err *err)
 {
   STORE_AUTOCONN struct store_conn *c = NULL;
   struct wh_err e;
@@ -209,7 +210,13 @@ static enum wh_code precheck(struct store *s, const struct store_manifest_put *a
       *err = e;
     return rc;
   }
-  return check_refs(c, rc == WH_OK ? repo_id : 0, a->repo, a->parsed, a->flags, err);
+  repo_id = rc == WH_OK ? repo_id : 0;
+  if ((rc = check_refs(c, repo_id, a->repo, a->parsed, a->flags, err)) != WH_OK)
+    return rc;
+  for (size_t i = 0; a->expect && i < a->n_tags; i++) /* tag conditions (rollback.c), again in put_txn */
+    if ((rc = store_tag_expect_check(c, repo_id, a->tags[i], d, &a->expect[i], err)) != WH_OK)
+      return rc;
+  return WH_OK;
 }
 
 static enum wh_code put_args_check(const struct store_manifest_put *a, const char *mt, struct wh_err *err)
@@ -254,7 +261,7 @@ enum wh_code store_manifest_put(struct store *s, const struct store_manifest_put
       return wh_err_set(err, WH_ENOMEM, 0, "put manifest: out of memory");
     p.annotations = annotations;
   }
-  if ((rc = precheck(s, a, err)) != WH_OK || (rc = store_blob_write(s, a->body, a->len, &d, err)) != WH_OK)
+  if ((rc = precheck(s, a, &d, err)) != WH_OK || (rc = store_blob_write(s, a->body, a->len, &d, err)) != WH_OK)
     return rc;
   if ((rc = store_txn(s, STORE_TXN_RECORDS_BLOB, put_txn, &p, err)) != WH_OK)
     return rc;

@@ -191,6 +191,15 @@ OUT=$(b -t esc:2 "$E" 2>&1)
 OUT2=$(run esc:2 cat /x 2>&1)
 pass_if "... also below it: the host's file is never read" "$([[ $OUT2 != *original* ]]; echo $?)" "$OUT" "$OUT2"
 
+(cd "$T" && mkdir -p evil && echo stolen >evil/secret && tar -czf "$C/evil.tgz" evil && rm -rf evil)
+ln -sfn "$C" "$E/linkdir"
+printf 'FROM busybox\nADD linkdir/evil.tgz /x/\n' >"$E/Dockerfile"
+OUT=$(b -t esc:3 "$E" 2>&1)
+like "ADD through a symlinked directory out of the context: not found" "$?:$OUT" '^[1-9][0-9]*:.*not found'
+OUT2=$(run esc:3 cat /x/evil/secret 2>&1)
+pass_if "... the host's archive is never unpacked" "$([[ $OUT2 != *stolen* ]]; echo $?)" "$OUT2"
+rm -f "$C/evil.tgz"
+
 # ---- RUN cannot write outside the rootfs ------------------------------------------------------
 W=$T/ctx-write
 mkdir -p "$W"

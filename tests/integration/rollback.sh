@@ -108,6 +108,12 @@ like "412 names the current digest" "$(jb '.errors[0].message')" "points at $D1"
 is "after a 412 the tag did not move" "$(cur app prod)" "$D1"
 wh_req PUT /v2/app/manifests/prod -H "Content-Type: $MT_OCI_MANIFEST" -H "If-Match: $D1" --data-binary "@$M1"
 expect "an unquoted If-Match is understood" 201
+# a manifest the registry never had, refused by its condition, leaves nothing behind (fsck at the end)
+wh_mk_manifest "$T/fresh.json" -A note=fresh "$WH_CFILE" "$WH_LFILE"
+wh_req PUT /v2/app/manifests/prod -H "Content-Type: $MT_OCI_MANIFEST" -H "If-Match: \"$D2\"" --data-binary "@$T/fresh.json"
+expect_err "a new manifest with a stale If-Match" 412 PRECONDITION_FAILED
+wh_req GET "/v2/app/manifests/$(wh_digest "$T/fresh.json")" -H "Accept: $MT_OCI_MANIFEST"
+expect "the refused manifest is not stored" 404
 wh_req PUT /v2/app/manifests/newtag -H "Content-Type: $MT_OCI_MANIFEST" -H "If-Match: *" --data-binary "@$M1"
 expect_err "If-Match: * on a missing tag" 412 PRECONDITION_FAILED
 wh_req PUT /v2/app/manifests/newtag -H "Content-Type: $MT_OCI_MANIFEST" -H "If-None-Match: *" --data-binary "@$M1"
