@@ -823,24 +823,14 @@ static int send_fd(int sk, int fd)
   return sendmsg(sk, &msg, MSG_NOSIGNAL) == 1 ? 0 : -1;
 }
 
-static int recv_fd(int sk)
+/* Waits until the monitor gave the terminal the caller's size, so the
+ * command never starts on a 0x0 terminal. */
+static void term_sized(const struct rt *rt)
 {
-  char byte;
-  struct iovec iov = {.iov_base = &byte, .iov_len = 1};
-  union {
-    char buf[CMSG_SPACE(sizeof(int))];
-    struct cmsghdr align;
-  } u;
-  struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof(u.buf)};
-  struct cmsghdr *c;
-  int fd = -1;
+  char c;
 
-  if (recvmsg(sk, &msg, MSG_CMSG_CLOEXEC) != 1)
-    return -1;
-  c = CMSG_FIRSTHDR(&msg);
-  if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
-    memcpy(&fd, CMSG_DATA(c), sizeof(int));
-  return fd;
+  if (read(rt->sk, &c, 1) != 1 || c != 'W')
+    _exit(CLI_RUN_EXIT_FAILED);
 }
 
 static __attribute__((noreturn)) void init_loop(pid_t child)
@@ -899,6 +889,7 @@ static __attribute__((noreturn)) void pid1(struct rt *rt)
     if (send_fd(rt->sk, m) < 0)
       die(rt, FAIL_SETUP, errno, "pass the terminal");
     close(m);
+    term_sized(rt);
   }
   if (s->n_ports) {
     /* the monitor sets up the published ports before the command runs */
@@ -1149,6 +1140,99 @@ static int supervise(pid_t pid1, int sfd, int master, bool interactive)
   }
 }
 
+/* One message of the sync socket: its bytes and, when it carries one, an
+ * fd (SCM_RIGHTS). Returns the byte count (<= 0 at EOF or error). */
+static ssize_t recv_msg(int sk, char *buf, size_t size, int *fd)
+{
+  struct iovec iov = {.iov_base = buf, .iov_len = size};
+  union {
+    char b[CMSG_SPACE(sizeof(int))];
+    struct cmsghdr align;
+  } u;
+  struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.b, .msg_controllen = sizeof(u.b)};
+  ssize_t n = recvmsg(sk, &msg, MSG_CMSG_CLOEXEC);
+  struct cmsghdr *c = n > 0 ? CMSG_FIRSTHDR(&msg) : NULL;
+
+  *fd = -1;
+  if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
+    memcpy(fd, CMSG_DATA(c), sizeof(int));
+  return n;
+}
+
+/* Reads "P<pid>" (the process the child made; the child is reaped) and,
+ * for a terminal, the pty master that pid 1 (or the exec'd process) sends,
+ * in whichever order they come; then gives the terminal the caller's size
+ * and lets the command go on ("W"). */
+static enum wh_code take_pid(int msk, int err_r, pid_t child, bool tty, const char *what, pid_t *pid_out,
+                             int *master_out, int *status, struct wh_err *err)
+{
+  bool have_pid = false, reaped = false;
+  enum wh_code rc;
+
+  while (!have_pid || (tty && *master_out < 0)) {
+    char msg[32];
+    int fd;
+    ssize_t n = recv_msg(msk, msg, sizeof(msg) - 1, &fd);
+    if (n <= 0)
+      break;
+    if (msg[0] == 'T' && fd >= 0) {
+      *master_out = fd;
+    } else if (msg[0] == 'P' && n >= 2) {
+      msg[n] = '\0';
+      *pid_out = (pid_t)strtol(msg + 1, NULL, 10);
+      have_pid = true;
+      waitpid(child, NULL, 0);
+      reaped = true;
+    } else if (fd >= 0) {
+      close(fd);
+    }
+  }
+  if (!reaped)
+    waitpid(child, NULL, 0);
+  if (!have_pid || (tty && *master_out < 0)) {
+    if (have_pid) {
+      kill(*pid_out, SIGKILL);
+      waitpid(*pid_out, NULL, 0);
+    }
+    rc = read_error(err_r, status, err);
+    return rc != WH_OK ? rc : wh_err_set(err, WH_EIO, 0, "%s", what);
+  }
+  if (*master_out >= 0) {
+    winsize_copy(*master_out);
+    if (write(msk, "W", 1) != 1)
+      return wh_err_set(err, WH_EIO, errno, "sync");
+  }
+  return WH_OK;
+}
+
+/* The error pipe's verdict on the start of p: killed and reaped when it failed. */
+static enum wh_code started_ok(pid_t p, int err_r, int *status, struct wh_err *err)
+{
+  enum wh_code rc = read_error(err_r, status, err);
+
+  if (rc != WH_OK) {
+    kill(p, SIGKILL);
+    waitpid(p, NULL, 0);
+  }
+  return rc;
+}
+
+/* Waits for p with the caller's terminal attached to master (when any). */
+static int attach(pid_t p, int sfd, int master, bool interactive)
+{
+  struct tty_state tty = {0};
+  int status;
+
+  if (master >= 0) {
+    winsize_copy(master);
+    if (interactive)
+      tty_raw(&tty);
+  }
+  status = supervise(p, sfd, master, interactive);
+  tty_restore(&tty);
+  return status;
+}
+
 static const int forwarded[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH, SIGCHLD, SIGCONT};
 
 enum wh_code cli_runtime_run(const struct cli_run_spec *s, cli_run_started_cb hook, void *ctx, int *status,
@@ -1159,7 +1243,6 @@ enum wh_code cli_runtime_run(const struct cli_run_spec *s, cli_run_started_cb ho
   WH_AUTOCLOSE int err_r = -1, msk = -1, sfd = -1, master = -1;
   struct cli_cgroup *cg = NULL;
   struct cli_slirp slirp = {.pid = -1, .exit_fd = -1};
-  struct tty_state tty = {0};
   sigset_t mask, old;
   pid_t child, p1 = -1;
   char msg[32], warn[512] = "";
@@ -1222,21 +1305,9 @@ enum wh_code cli_runtime_run(const struct cli_run_spec *s, cli_run_started_cb ho
     rc = wh_err_set(err, WH_EIO, errno, "sync");
     goto out;
   }
-  n = read(msk, msg, sizeof(msg) - 1);
-  waitpid(child, NULL, 0);
-  if (n < 2 || msg[0] != 'P') {
-    rc = read_error(err_r, status, err);
-    if (rc == WH_OK)
-      rc = wh_err_set(err, WH_EIO, 0, "the container's setup ended early");
+  if ((rc = take_pid(msk, err_r, child, s->tty, "the container's setup ended early", &p1, &master, status,
+                     err)) != WH_OK)
     goto out;
-  }
-  msg[n] = '\0';
-  p1 = (pid_t)strtol(msg + 1, NULL, 10);
-  if (s->tty) {
-    struct pollfd pf[2] = {{.fd = msk, .events = POLLIN}, {.fd = err_r, .events = POLLIN}};
-    if (poll(pf, 2, -1) > 0 && (pf[0].revents & POLLIN))
-      master = recv_fd(msk);
-  }
   if (s->n_ports) {
     if ((rc = cli_slirp_start(p1, s->state_dir, s->ports, s->n_ports, &slirp, err)) != WH_OK ||
         write(msk, "N", 1) != 1) {
@@ -1247,20 +1318,11 @@ enum wh_code cli_runtime_run(const struct cli_run_spec *s, cli_run_started_cb ho
       goto out;
     }
   }
-  if ((rc = read_error(err_r, status, err)) != WH_OK) {
-    kill(p1, SIGKILL);
-    waitpid(p1, NULL, 0);
+  if ((rc = started_ok(p1, err_r, status, err)) != WH_OK)
     goto out;
-  }
   if (hook)
     hook(ctx, p1);
-  if (master >= 0) {
-    winsize_copy(master);
-    if (s->interactive)
-      tty_raw(&tty);
-  }
-  *status = supervise(p1, sfd, master, s->interactive);
-  tty_restore(&tty);
+  *status = attach(p1, sfd, master, s->interactive);
   rc = WH_OK;
   if (cg && cli_cgroup_oom_killed(cg) == 1)
     fprintf(stderr, "wharf: the container was killed by its memory limit\n");
@@ -1320,6 +1382,7 @@ static __attribute__((noreturn)) void exec_child(struct rt *rt, pid_t pid1)
       if (send_fd(rt->sk, m) < 0)
         die(rt, FAIL_SETUP, errno, "pass the terminal");
       close(m);
+      term_sized(rt);
     }
     close(rt->sk);
     workload(rt, pts[0] ? pts : NULL);
@@ -1338,12 +1401,9 @@ enum wh_code cli_runtime_exec(pid_t pid1, const struct cli_run_spec *s, int *sta
   struct rt rt = {.s = s, .err_w = -1, .sk = -1, .rootfd = -1};
   int errp[2] = {-1, -1}, sk[2] = {-1, -1};
   WH_AUTOCLOSE int err_r = -1, msk = -1, sfd = -1, master = -1;
-  struct tty_state tty = {0};
   sigset_t mask, old;
   pid_t child, p = -1;
-  char msg[32];
   enum wh_code rc = WH_EIO;
-  ssize_t n;
 
   *status = CLI_RUN_EXIT_FAILED;
   if (pipe2(errp, O_CLOEXEC) < 0 || socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sk) < 0)
@@ -1369,33 +1429,11 @@ enum wh_code cli_runtime_exec(pid_t pid1, const struct cli_run_spec *s, int *sta
     rc = wh_err_set(err, WH_EIO, errno, "fork");
     goto out;
   }
-  n = read(msk, msg, sizeof(msg) - 1);
-  waitpid(child, NULL, 0);
-  if (n < 2 || msg[0] != 'P') {
-    rc = read_error(err_r, status, err);
-    if (rc == WH_OK)
-      rc = wh_err_set(err, WH_EIO, 0, "entering the container failed");
+  if ((rc = take_pid(msk, err_r, child, s->tty, "entering the container failed", &p, &master, status, err)) !=
+          WH_OK ||
+      (rc = started_ok(p, err_r, status, err)) != WH_OK)
     goto out;
-  }
-  msg[n] = '\0';
-  p = (pid_t)strtol(msg + 1, NULL, 10);
-  if (s->tty) {
-    struct pollfd pf[2] = {{.fd = msk, .events = POLLIN}, {.fd = err_r, .events = POLLIN}};
-    if (poll(pf, 2, -1) > 0 && (pf[0].revents & POLLIN))
-      master = recv_fd(msk);
-  }
-  if ((rc = read_error(err_r, status, err)) != WH_OK) {
-    kill(p, SIGKILL);
-    waitpid(p, NULL, 0);
-    goto out;
-  }
-  if (master >= 0) {
-    winsize_copy(master);
-    if (s->interactive)
-      tty_raw(&tty);
-  }
-  *status = supervise(p, sfd, master, s->interactive);
-  tty_restore(&tty);
+  *status = attach(p, sfd, master, s->interactive);
   rc = WH_OK;
 out:
   sigprocmask(SIG_SETMASK, &old, NULL);

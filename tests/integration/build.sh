@@ -16,14 +16,7 @@ wh_init
 T=$WH_TMP
 FIX=${TOP_SRCDIR:-${BASH_SOURCE%/*}/../..}/tests/fixtures
 
-if [[ $(id -u) != 0 ]]; then
-  skip "wharf build" "needs root"
-  wh_done
-fi
-if [[ ! -x /bin/busybox ]]; then
-  skip "wharf build" "busybox-static is not installed (deploy/install-deps --test)"
-  wh_done
-fi
+run_prereqs "wharf build"
 
 R=$(wf_root)
 b() { timeout 120 "$WHARF" --root "$R" build "$@"; }

@@ -122,3 +122,21 @@ blob_list() {
     *) jq -r '.config.digest, .layers[].digest' "$f" ;;
   esac
 }
+
+# run_prereqs NAME [TOOL...]: the container tests (run, build, releases)
+# need root and busybox-static (their base image), plus TOOLs: without
+# them the whole test is one skip named NAME.
+run_prereqs() {
+  local name=$1 t
+  shift
+  if [[ $(id -u) != 0 ]]; then
+    skip "$name" "needs root"
+    wh_done
+  fi
+  for t in /bin/busybox "$@"; do
+    if ! command -v "$t" >/dev/null; then
+      skip "$name" "$t is not installed (deploy/install-deps --test)"
+      wh_done
+    fi
+  done
+}

@@ -15,16 +15,7 @@ wh_init
 T=$WH_TMP
 FIX=${TOP_SRCDIR:-${BASH_SOURCE%/*}/../..}/tests/fixtures
 
-if [[ $(id -u) != 0 ]]; then
-  skip "hosts that follow a tag" "needs root"
-  wh_done
-fi
-for t in /bin/busybox slirp4netns python3; do
-  if ! command -v "$t" >/dev/null; then
-    skip "hosts that follow a tag" "$t is not installed (deploy/install-deps --test)"
-    wh_done
-  fi
-done
+run_prereqs "hosts that follow a tag" slirp4netns python3
 wh_start || wh_done
 H=$WH_HOST
 B=$(wf_root) # the CI that builds and pushes

@@ -14,14 +14,7 @@ wh_init
 T=$WH_TMP
 FIX=${TOP_SRCDIR:-${BASH_SOURCE%/*}/../..}/tests/fixtures
 
-if [[ $(id -u) != 0 ]]; then
-  skip "wharf run" "needs root"
-  wh_done
-fi
-if [[ ! -x /bin/busybox ]]; then
-  skip "wharf run" "busybox-static is not installed (deploy/install-deps --test)"
-  wh_done
-fi
+run_prereqs "wharf run"
 
 R=$(wf_root)
 run() { timeout 60 "$WHARF" --root "$R" run "$@"; }

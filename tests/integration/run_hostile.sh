@@ -14,16 +14,7 @@ wh_init
 T=$WH_TMP
 FIX=${TOP_SRCDIR:-${BASH_SOURCE%/*}/../..}/tests/fixtures
 
-if [[ $(id -u) != 0 ]]; then
-  skip "hostile images" "needs root"
-  wh_done
-fi
-for t in /bin/busybox python3 zstd; do
-  if ! command -v "$t" >/dev/null; then
-    skip "hostile images" "$t is not installed (deploy/install-deps --test)"
-    wh_done
-  fi
-done
+run_prereqs "hostile images" python3 zstd
 
 R=$(wf_root)
 C=$T/canary
