@@ -636,12 +636,35 @@ out:
   return rc;
 }
 
+/* A WAL past this many bytes is checkpointed (and truncated) at store_free. */
+#define STORE_WAL_TRUNCATE_BYTES (256 * 1024)
+
+/* The next process that opens the store alone reads the whole WAL to
+ * rebuild its index (SQLite's recovery): a command that leaves a long WAL
+ * behind makes every later one slower. So a store closing with more than
+ * STORE_WAL_TRUNCATE_BYTES of WAL copies it into index.db and truncates
+ * it, when that does not wait for another process (50 ms at most). */
+static void wal_trim(struct store *s)
+{
+  char wal[PATH_MAX];
+  struct stat st;
+
+  if ((s->flags & STORE_READONLY) || s->idle == NULL)
+    return;
+  snprintf(wal, sizeof(wal), "%s-wal", s->db_path);
+  if (stat(wal, &st) != 0 || st.st_size <= STORE_WAL_TRUNCATE_BYTES)
+    return;
+  sqlite3_busy_timeout(s->idle->db, 50);
+  sqlite3_wal_checkpoint_v2(s->idle->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+}
+
 void store_free(struct store *s)
 {
   struct store_conn *c;
 
   if (s == NULL)
     return;
+  wal_trim(s);
   while ((c = s->idle) != NULL) {
     s->idle = c->next;
     conn_close(c);
