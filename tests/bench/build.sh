@@ -18,7 +18,9 @@ WHARF=${WHARF:-${TOP_BUILDDIR:+$TOP_BUILDDIR/wharf}}
 [[ -x ${WHARF:-} ]] || { echo "build.sh: set WHARF or TOP_BUILDDIR" >&2; exit 1; }
 [[ $(id -u) == 0 ]] || { echo "build.sh: needs root" >&2; exit 1; }
 
-T=$(mktemp -d /tmp/wharf-bench-build.XXXXXX)
+# lower case on purpose: podman and buildah name images after oci: paths
+T=/tmp/wharf-bench-build.$$$RANDOM
+mkdir -m 700 "$T" || exit 1
 cleanup() {
   command -v buildah >/dev/null && CONTAINERS_STORAGE_CONF=$T/storage.conf buildah rm -a >/dev/null 2>&1
   rm -rf "$T" 2>/dev/null

@@ -21,7 +21,9 @@ WHARF=${WHARF:-${TOP_BUILDDIR:+$TOP_BUILDDIR/wharf}}
 [[ -x ${WHARF:-} ]] || { echo "run.sh: set WHARF or TOP_BUILDDIR" >&2; exit 1; }
 [[ $(id -u) == 0 ]] || { echo "run.sh: needs root" >&2; exit 1; }
 
-T=$(mktemp -d /tmp/wharf-bench-run.XXXXXX)
+# lower case on purpose: podman and buildah name images after oci: paths
+T=/tmp/wharf-bench-run.$$$RANDOM
+mkdir -m 700 "$T" || exit 1
 trap 'rm -rf "$T"' EXIT
 note() { printf '# %s\n' "$*" >&2; }
 
