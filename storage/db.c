@@ -513,7 +513,16 @@ static enum wh_code schema_setup(struct store *s, struct store_conn *c, struct w
                         STORE_SCHEMA_VERSION);
     return WH_OK;
   }
-  rc = sqlite3_exec(c->db, "PRAGMA journal_mode = WAL", NULL, NULL, NULL);
+  /* Several processes creating one store at once: switching to WAL needs
+   * an exclusive lock, which SQLite refuses at once (no busy handler):
+   * retry for up to about two seconds. */
+  for (int attempt = 0;; attempt++) {
+    rc = sqlite3_exec(c->db, "PRAGMA journal_mode = WAL", NULL, NULL, NULL);
+    if ((rc != SQLITE_BUSY && rc != SQLITE_LOCKED) || attempt >= 200)
+      break;
+    struct timespec ts = {0, 10 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+  }
   if (rc != SQLITE_OK)
     return store_db_error(c, rc, "switch index to WAL", err);
   for (int attempt = 0;; attempt++) {
