@@ -57,6 +57,7 @@ static const char *const kind_names[SRV_RT_MAX] = {
     [SRV_RT_METRICS] = "metrics",
     [SRV_RT_HEALTHZ] = "healthz",
     [SRV_RT_READYZ] = "readyz",
+    [SRV_RT_DISCOVER] = "discover",
 };
 
 /* All fields: relaxed atomics. */
