@@ -5,7 +5,8 @@
  * store_upload_purge (downloads abandoned for longer than the grace
  * period), then store_gc (blobs no manifest is or names: layers and
  * configs of removed images, of tags that moved on, of pulls that never
- * finished), then the layer cache of `wharf run` (unpacked layers whose
+ * finished), the records of chunked pushes to resume older than the grace
+ * period, then the layer cache of `wharf run` (unpacked layers whose
  * blob is gone and that no container uses). Images themselves, tagged or not, are never removed here
  * (that is `wharf rmi`).
  *
@@ -15,12 +16,18 @@
  */
 #include "config.h"
 
+#include <dirent.h>
+#include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "client/cli.h"
 #include "client/run.h"
+#include "common/cleanup.h"
 #include "common/fsutil.h"
 
 #define GRACE_DEFAULT 3600
@@ -41,6 +48,31 @@ static void on_removed(void *ctx, const struct wh_digest *d, uint64_t size)
   fprintf(stderr, "deleted %s (%s)\n", d->str, human);
 }
 
+/* Records of chunked pushes to resume (ROOT/client/pushing, client/upload.c)
+ * untouched for longer than the grace period: only a speed-up, and the
+ * registry has long forgotten their sessions. */
+static uint64_t prune_push_records(const struct cli_opts *o, const struct prune_args *a)
+{
+  char dir[PATH_MAX];
+  WH_AUTOCLOSEDIR DIR *d = NULL;
+  struct dirent *e;
+  uint64_t n = 0;
+  time_t now = time(NULL);
+
+  snprintf(dir, sizeof(dir), "%s/client/pushing", o->root);
+  if (!(d = opendir(dir)))
+    return 0;
+  while ((e = readdir(d))) {
+    struct stat sb;
+    if (e->d_name[0] == '.' || fstatat(dirfd(d), e->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0 ||
+        !S_ISREG(sb.st_mode) || now - sb.st_mtime < a->grace)
+      continue;
+    if (a->dry_run || unlinkat(dirfd(d), e->d_name, 0) == 0)
+      n++;
+  }
+  return n;
+}
+
 static enum wh_code prune(const struct cli_opts *o, const struct prune_args *a, struct wh_err *err)
 {
   struct store *s = NULL;
@@ -57,13 +89,15 @@ static enum wh_code prune(const struct cli_opts *o, const struct prune_args *a, 
   uint64_t layers = 0, layer_bytes = 0;
   if (rc == WH_OK)
     rc = cli_layer_cache_prune(s, o->root, a->dry_run, &layers, &layer_bytes, err);
+  if (rc == WH_OK)
+    sessions += prune_push_records(o, a);
   if (rc == WH_OK) {
     rep.bytes_removed += layer_bytes;
     cli_human_size(rep.bytes_removed, human, sizeof(human));
     if (o->quiet)
       printf("%llu\n", (unsigned long long)rep.bytes_removed);
     else
-      printf("%s %llu blob%s and %llu unpacked layer%s (%s), %llu unfinished download%s\n",
+      printf("%s %llu blob%s and %llu unpacked layer%s (%s), %llu unfinished transfer%s\n",
              a->dry_run ? "would remove" : "removed", (unsigned long long)rep.blobs_removed,
              rep.blobs_removed == 1 ? "" : "s", (unsigned long long)layers, layers == 1 ? "" : "s", human,
              (unsigned long long)sessions, sessions == 1 ? "" : "s");
