@@ -307,9 +307,10 @@ static void mount_rootfs(struct rt *rt, bool userxattr)
     used += (size_t)n;
   }
   /* no redirect_dir and no metacopy: an upper directory must be what a
-   * layer can say (wharf build turns it into one) */
-  n = snprintf(opts + used, sizeof(opts) - used, ",upperdir=%s,workdir=%s,redirect_dir=off,metacopy=off%s",
-               rt->upper, rt->work, userxattr ? ",userxattr" : "");
+   * layer can say (wharf build turns it into one); "userxattr" turns both
+   * off itself and refuses them as options */
+  n = snprintf(opts + used, sizeof(opts) - used, ",upperdir=%s,workdir=%s%s", rt->upper, rt->work,
+               userxattr ? ",userxattr" : ",redirect_dir=off,metacopy=off");
   if (n < 0 || (size_t)n >= sizeof(opts) - used)
     die(rt, FAIL_SETUP, 0, "overlay options too long");
   if (mount("overlay", rt->rootfs, "overlay", MS_NODEV, opts) < 0)
@@ -897,8 +898,10 @@ static __attribute__((noreturn)) void pid1(struct rt *rt)
     if (read(rt->sk, &c, 1) != 1 || c != 'N')
       _exit(CLI_RUN_EXIT_FAILED);
   }
-  /* /proc/1/exe must not be openable from inside */
-  if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+  /* /proc/1/exe must not be openable from inside. Without root, container
+   * root is the caller itself (nothing to guard against it), and pid 1
+   * stays dumpable so the caller's `wharf exec` may open its namespaces. */
+  if (!s->idmap.rootless && prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
     die(rt, FAIL_SETUP, errno, "dumpable");
   sigfillset(&all);
   sigprocmask(SIG_BLOCK, &all, NULL);

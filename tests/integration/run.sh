@@ -218,6 +218,25 @@ wf "$R" rm keeper >/dev/null
 like "prune removes it once no container uses it" "$(wf "$R" prune --grace 0 2>/dev/null)" ' 1 unpacked layer'
 is "the layer cache is empty" "$(find "$R/layers" -mindepth 2 -maxdepth 2 | wc -l)" 0
 
+# ---- without root: container root is the caller, the overlay uses userxattr --------
+if command -v setpriv >/dev/null; then
+  RL=$(mktemp -d /tmp/wharf-rootless.XXXXXX)
+  cp -r "$T/bb" "$RL/bb"
+  chown -R 65534:65534 "$RL"
+  nobody() { (cd "$RL" && timeout 60 setpriv --reuid=65534 --regid=65534 --clear-groups "$WHARF" --root "$RL/store" "$@"); }
+  check "rootless: load" nobody load -i "$RL/bb"
+  is "rootless: run, root inside mapped to the caller" \
+    "$(nobody run --rm busybox sh -c 'id -u; cat /proc/self/uid_map | tr -s " "; echo x >/w; cat /w')" "0
+ 0 65534 1
+x"
+  nobody run -d --name rl busybox sleep 30 >/dev/null
+  is "rootless: exec into a detached container" "$(nobody exec rl id -u)" 0
+  nobody rm -f rl >/dev/null
+  rm -rf "$RL"
+else
+  skip "rootless run" "setpriv (util-linux) is not installed"
+fi
+
 is "nothing is left mounted" "$(grep -c "$R" /proc/self/mountinfo)" 0
 
 wh_done
