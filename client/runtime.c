@@ -1238,15 +1238,56 @@ static int attach(pid_t p, int sfd, int master, bool interactive)
 
 static const int forwarded[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH, SIGCHLD, SIGCONT};
 
+/* The monitor's side of a start: the error pipe and the sync socket, the
+ * forwarded signals blocked (read from *sfd), then a child running
+ * fn(rt, arg) that never returns. The child's ends are closed here. */
+static enum wh_code spawn(struct rt *rt, void (*fn)(struct rt *, pid_t), pid_t arg, int *err_r, int *msk,
+                          int *sfd, sigset_t *old, pid_t *child, struct wh_err *err)
+{
+  int errp[2], sk[2];
+  sigset_t mask;
+
+  sigprocmask(SIG_BLOCK, NULL, old); /* what the caller restores, whatever happens */
+  if (pipe2(errp, O_CLOEXEC) < 0)
+    return wh_err_set(err, WH_EIO, errno, "pipe");
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sk) < 0) {
+    close(errp[0]), close(errp[1]);
+    return wh_err_set(err, WH_EIO, errno, "socketpair");
+  }
+  *err_r = errp[0];
+  *msk = sk[0];
+  rt->err_w = errp[1];
+  rt->sk = sk[1];
+  sigemptyset(&mask);
+  for (size_t i = 0; i < WH_ARRAY_LEN(forwarded); i++)
+    sigaddset(&mask, forwarded[i]);
+  sigprocmask(SIG_BLOCK, &mask, old);
+  *sfd = signalfd(-1, &mask, SFD_CLOEXEC);
+  fflush(NULL);
+  *child = fork();
+  if (*child == 0) {
+    close(*err_r), close(*msk);
+    fn(rt, arg);
+  }
+  close(rt->err_w), close(rt->sk);
+  rt->err_w = rt->sk = -1;
+  return *child < 0 ? wh_err_set(err, WH_EIO, errno, "fork") : WH_OK;
+}
+
+static __attribute__((noreturn)) void run_child(struct rt *rt, pid_t unused)
+{
+  (void)unused;
+  first_child(rt);
+}
+
 enum wh_code cli_runtime_run(const struct cli_run_spec *s, cli_run_started_cb hook, void *ctx, int *status,
                              struct wh_err *err)
 {
   struct rt rt = {.s = s, .err_w = -1, .sk = -1, .rootfd = -1};
-  int errp[2] = {-1, -1}, sk[2] = {-1, -1};
   WH_AUTOCLOSE int err_r = -1, msk = -1, sfd = -1, master = -1;
   struct cli_cgroup *cg = NULL;
   struct cli_slirp slirp = {.pid = -1, .exit_fd = -1};
-  sigset_t mask, old;
+  sigset_t old;
   pid_t child, p1 = -1;
   char msg[32], warn[512] = "";
   enum wh_code rc = WH_EIO;
@@ -1256,40 +1297,18 @@ enum wh_code cli_runtime_run(const struct cli_run_spec *s, cli_run_started_cb ho
   snprintf(rt.rootfs, sizeof(rt.rootfs), "%s/rootfs", s->state_dir);
   snprintf(rt.upper, sizeof(rt.upper), "%s/upper", s->state_dir);
   snprintf(rt.work, sizeof(rt.work), "%s/work", s->state_dir);
-  if (pipe2(errp, O_CLOEXEC) < 0 || socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sk) < 0)
-    return wh_err_set(err, WH_EIO, errno, "pipe");
-  err_r = errp[0];
-  rt.err_w = errp[1];
-  msk = sk[0];
-  rt.sk = sk[1];
   if (s->memory_bytes || s->cpu_quota_us || s->pids_max) {
     struct cli_limits l = {.memory_bytes = s->memory_bytes,
                            .cpu_quota_us = s->cpu_quota_us,
                            .cpu_period_us = s->cpu_period_us,
                            .pids_max = s->pids_max};
-    if (cli_cgroup_create(s->id, &l, &cg, warn, sizeof(warn), err) != WH_OK) {
-      close(rt.err_w), close(rt.sk);
+    if (cli_cgroup_create(s->id, &l, &cg, warn, sizeof(warn), err) != WH_OK)
       return err->code;
-    }
     if (warn[0])
       fprintf(stderr, "wharf: warning: %s\n", warn);
   }
-  sigemptyset(&mask);
-  for (size_t i = 0; i < WH_ARRAY_LEN(forwarded); i++)
-    sigaddset(&mask, forwarded[i]);
-  sigprocmask(SIG_BLOCK, &mask, &old);
-  sfd = signalfd(-1, &mask, SFD_CLOEXEC);
-  fflush(NULL);
-  child = fork();
-  if (child == 0) {
-    close(err_r), close(msk);
-    first_child(&rt);
-  }
-  close(rt.err_w), close(rt.sk);
-  if (child < 0) {
-    rc = wh_err_set(err, WH_EIO, errno, "fork");
+  if ((rc = spawn(&rt, run_child, 0, &err_r, &msk, &sfd, &old, &child, err)) != WH_OK)
     goto out;
-  }
   n = read(msk, msg, sizeof(msg) - 1);
   if (n != 1 || msg[0] != 'U') {
     waitpid(child, NULL, 0);
@@ -1342,6 +1361,7 @@ static const char *const ns_order[] = {"user", "ipc", "uts", "net", "pid", "cgro
 
 static __attribute__((noreturn)) void exec_child(struct rt *rt, pid_t pid1)
 {
+  prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
   int fds[WH_ARRAY_LEN(ns_order)];
   pid_t p;
 
@@ -1402,36 +1422,14 @@ static __attribute__((noreturn)) void exec_child(struct rt *rt, pid_t pid1)
 enum wh_code cli_runtime_exec(pid_t pid1, const struct cli_run_spec *s, int *status, struct wh_err *err)
 {
   struct rt rt = {.s = s, .err_w = -1, .sk = -1, .rootfd = -1};
-  int errp[2] = {-1, -1}, sk[2] = {-1, -1};
   WH_AUTOCLOSE int err_r = -1, msk = -1, sfd = -1, master = -1;
-  sigset_t mask, old;
+  sigset_t old;
   pid_t child, p = -1;
   enum wh_code rc = WH_EIO;
 
   *status = CLI_RUN_EXIT_FAILED;
-  if (pipe2(errp, O_CLOEXEC) < 0 || socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sk) < 0)
-    return wh_err_set(err, WH_EIO, errno, "pipe");
-  err_r = errp[0];
-  rt.err_w = errp[1];
-  msk = sk[0];
-  rt.sk = sk[1];
-  sigemptyset(&mask);
-  for (size_t i = 0; i < WH_ARRAY_LEN(forwarded); i++)
-    sigaddset(&mask, forwarded[i]);
-  sigprocmask(SIG_BLOCK, &mask, &old);
-  sfd = signalfd(-1, &mask, SFD_CLOEXEC);
-  fflush(NULL);
-  child = fork();
-  if (child == 0) {
-    close(err_r), close(msk);
-    prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-    exec_child(&rt, pid1);
-  }
-  close(rt.err_w), close(rt.sk);
-  if (child < 0) {
-    rc = wh_err_set(err, WH_EIO, errno, "fork");
+  if ((rc = spawn(&rt, exec_child, pid1, &err_r, &msk, &sfd, &old, &child, err)) != WH_OK)
     goto out;
-  }
   if ((rc = take_pid(msk, err_r, child, s->tty, "entering the container failed", &p, &master, status, err)) !=
           WH_OK ||
       (rc = started_ok(p, err_r, status, err)) != WH_OK)
