@@ -834,6 +834,21 @@ static void term_sized(const struct rt *rt)
     _exit(CLI_RUN_EXIT_FAILED);
 }
 
+/* A pty from the container's own devpts: its master goes to the monitor
+ * (which relays the caller's terminal), pts gets the slave's name for the
+ * command; returns once the monitor set the size. */
+static void hand_terminal(const struct rt *rt, char *pts, size_t size)
+{
+  int m = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+
+  if (m < 0 || grantpt(m) < 0 || unlockpt(m) < 0 || ptsname_r(m, pts, size) != 0)
+    die(rt, FAIL_SETUP, errno, "allocate a terminal");
+  if (send_fd(rt->sk, m) < 0)
+    die(rt, FAIL_SETUP, errno, "pass the terminal");
+  close(m);
+  term_sized(rt);
+}
+
 static __attribute__((noreturn)) void init_loop(pid_t child)
 {
   sigset_t all;
@@ -883,15 +898,8 @@ static __attribute__((noreturn)) void pid1(struct rt *rt)
     die(rt, FAIL_SETUP, errno, "sethostname");
   if (s->net == CLI_NET_PRIVATE)
     loopback_up(rt);
-  if (s->tty) {
-    int m = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
-    if (m < 0 || grantpt(m) < 0 || unlockpt(m) < 0 || ptsname_r(m, pts, sizeof(pts)) != 0)
-      die(rt, FAIL_SETUP, errno, "allocate a terminal");
-    if (send_fd(rt->sk, m) < 0)
-      die(rt, FAIL_SETUP, errno, "pass the terminal");
-    close(m);
-    term_sized(rt);
-  }
+  if (s->tty)
+    hand_terminal(rt, pts, sizeof(pts));
   if (s->n_ports) {
     /* the monitor sets up the published ports before the command runs */
     char c;
@@ -1398,15 +1406,8 @@ static __attribute__((noreturn)) void exec_child(struct rt *rt, pid_t pid1)
   if (p == 0) {
     char pts[64] = "";
     prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-    if (rt->s->tty) {
-      int m = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
-      if (m < 0 || grantpt(m) < 0 || unlockpt(m) < 0 || ptsname_r(m, pts, sizeof(pts)) != 0)
-        die(rt, FAIL_SETUP, errno, "allocate a terminal");
-      if (send_fd(rt->sk, m) < 0)
-        die(rt, FAIL_SETUP, errno, "pass the terminal");
-      close(m);
-      term_sized(rt);
-    }
+    if (rt->s->tty)
+      hand_terminal(rt, pts, sizeof(pts));
     close(rt->sk);
     workload(rt, pts[0] ? pts : NULL);
   }
