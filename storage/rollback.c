@@ -25,27 +25,6 @@
 
 #define ROLLBACK_MAX_STEPS 100000u
 
-/* The tag's current digest text into cur (cur[0] = '\0' when no tag). */
-static enum wh_code current(struct store_conn *c, int64_t repo_id, const char *tag,
-                            char cur[WH_DIGEST_STR_MAX], struct wh_err *err)
-{
-  STORE_AUTORESET sqlite3_stmt *st = store_stmt(c, Q_TAG_GET, err);
-  const char *t;
-  enum wh_code rc;
-
-  cur[0] = '\0';
-  if (st == NULL)
-    return WH_EDATABASE;
-  store_bind_int(st, 1, repo_id);
-  store_bind_text(st, 2, tag);
-  rc = store_step_row(c, st, "look up tag", err);
-  if (rc == WH_ENOTFOUND)
-    return WH_OK;
-  if (rc == WH_OK && (t = (const char *)sqlite3_column_text(st, 0)) != NULL)
-    snprintf(cur, WH_DIGEST_STR_MAX, "%s", t);
-  return rc;
-}
-
 static enum wh_code expect_failed(struct store_tag_expect *e, const char *tag, const char *cur,
                                   struct wh_err *err)
 {
@@ -61,7 +40,7 @@ enum wh_code store_tag_expect_check(struct store_conn *c, int64_t repo_id, const
                                     const struct wh_digest *d, struct store_tag_expect *e, struct wh_err *err)
 {
   char cur[WH_DIGEST_STR_MAX];
-  enum wh_code rc = current(c, repo_id, tag, cur, err);
+  enum wh_code rc = store_tag_current(c, repo_id, tag, cur, err);
   bool ok = true;
 
   if (rc != WH_OK)
@@ -143,7 +122,7 @@ static enum wh_code rollback_txn(struct store_conn *c, void *ctx, struct wh_err 
   int64_t repo_id;
   enum wh_code rc = store_repo_id(c, a->repo, false, &repo_id, err);
 
-  if (rc != WH_OK || (rc = current(c, repo_id, a->tag, cur, err)) != WH_OK)
+  if (rc != WH_OK || (rc = store_tag_current(c, repo_id, a->tag, cur, err)) != WH_OK)
     return rc;
   if (!cur[0])
     return wh_err_set(err, WH_ENOTFOUND, 0, "tag \"%s\": not found in \"%s\"", a->tag, a->repo);

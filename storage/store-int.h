@@ -369,6 +369,10 @@ enum wh_code store_outbox_add(struct store_conn *c, int64_t repo_id, const struc
 
 /* ---- tags.c ------------------------------------------------------------ */
 
+/* The digest tag points at in repo_id, as text, into cur (cur[0] = '\0'
+ * when there is no such tag). */
+enum wh_code store_tag_current(struct store_conn *c, int64_t repo_id, const char *tag,
+                               char cur[WH_DIGEST_STR_MAX], struct wh_err *err);
 /* Inside a write txn: points tag at d (repo_id) and appends a history row
  * when the tag's digest actually changes. */
 enum wh_code store_tag_move(struct store_conn *c, int64_t repo_id, const char *tag, const struct wh_digest *d,

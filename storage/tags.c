@@ -20,9 +20,8 @@
 
 /* ---- moves ------------------------------------------------------------- */
 
-/* The tag's current digest text into cur (cur[0] = '\0' when no tag). */
-static enum wh_code tag_current(struct store_conn *c, int64_t repo_id, const char *tag,
-                                char cur[WH_DIGEST_STR_MAX], struct wh_err *err)
+enum wh_code store_tag_current(struct store_conn *c, int64_t repo_id, const char *tag,
+                               char cur[WH_DIGEST_STR_MAX], struct wh_err *err)
 {
   STORE_AUTORESET sqlite3_stmt *st = store_stmt(c, Q_TAG_GET, err);
   const char *t;
@@ -65,7 +64,7 @@ enum wh_code store_tag_move(struct store_conn *c, int64_t repo_id, const char *t
   char cur[WH_DIGEST_STR_MAX];
   struct store_event_add ev = {
       .kind = STORE_EV_TAG, .target = "tag", .tag = tag, .digest = d->str, .who = who};
-  enum wh_code rc = tag_current(c, repo_id, tag, cur, err);
+  enum wh_code rc = store_tag_current(c, repo_id, tag, cur, err);
 
   if (rc != WH_OK || strcmp(cur, d->str) == 0)
     return rc;
@@ -130,7 +129,7 @@ static enum wh_code delete_txn(struct store_conn *c, void *ctx, struct wh_err *e
   int64_t repo_id;
   enum wh_code rc = store_repo_id(c, a->repo, false, &repo_id, err);
 
-  if (rc != WH_OK || (rc = tag_current(c, repo_id, a->tag, cur, err)) != WH_OK)
+  if (rc != WH_OK || (rc = store_tag_current(c, repo_id, a->tag, cur, err)) != WH_OK)
     return rc;
   if (cur[0] == '\0')
     return wh_err_set(err, WH_ENOTFOUND, 0, "tag \"%s\": not found in \"%s\"", a->tag, a->repo);
