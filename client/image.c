@@ -19,21 +19,10 @@
 
 #define COPY_MAX_DEPTH 2 /* index -> image */
 
-#define OPEN_ATTEMPTS 8
-
 enum wh_code cli_store_open(const struct cli_opts *o, struct store **out, struct wh_err *err)
 {
-  enum wh_code rc;
+  enum wh_code rc = store_open(o->root, STORE_CREATE, out, err);
 
-  /* Several wharf processes creating one store at once: SQLite may answer
-   * the switch to WAL with SQLITE_BUSY at once (no busy handler there), so
-   * a database error is tried again a few times, with a short pause. */
-  for (int i = 1;; i++) {
-    rc = store_open(o->root, STORE_CREATE, out, err);
-    if (rc != WH_EDATABASE || i == OPEN_ATTEMPTS)
-      break;
-    nanosleep(&(struct timespec){.tv_nsec = 25L * 1000 * 1000 * i}, NULL);
-  }
   return rc == WH_OK ? rc : (wh_err_wrap(err, "local store \"%s\"", o->root), rc);
 }
 
