@@ -186,28 +186,38 @@ static void set_env(struct bstate *b, const char *key, const char *value)
 
 /* ---- images: load, commit, cache ------------------------------------------------ */
 
-static enum wh_code load_state(struct build *bd, const char *repo, const struct wh_digest *d, struct bstate *b,
-                               struct wh_err *err)
+/* The stored image repo@d (manifest and config) into v (initialised by
+ * the caller, released by it whatever the result). */
+static enum wh_code view_at(struct build *bd, const char *repo, const struct wh_digest *d, struct cli_view *v,
+                            struct wh_err *err)
 {
   struct cli_ref ref = {0};
-  struct cli_view v;
   char *refstr = NULL;
   enum wh_code rc;
 
   if (asprintf(&refstr, "%s@%s", repo, d->str) < 0)
     return wh_err_set(err, WH_ENOMEM, 0, "out of memory");
-  cli_view_init(&v);
   rc = cli_ref_parse(refstr, 0, &ref, err);
   free(refstr);
   if (rc == WH_OK)
-    rc = cli_view_local(bd->st, &ref, bd->a->platform, false, &v, err);
-  if (rc == WH_OK) {
+    rc = cli_view_local(bd->st, &ref, bd->a->platform, false, v, err);
+  cli_ref_release(&ref);
+  return rc;
+}
+
+static enum wh_code load_state(struct build *bd, const char *repo, const struct wh_digest *d, struct bstate *b,
+                               struct wh_err *err)
+{
+  struct cli_view v;
+  enum wh_code rc;
+
+  cli_view_init(&v);
+  if ((rc = view_at(bd, repo, d, &v, err)) == WH_OK) {
     cli_image_state_release(&b->img);
     rc = cli_image_state_load(v.image, &v.config, &b->img, err);
     b->digest = v.is_index ? v.child_digest : v.digest;
   }
   cli_view_release(&v);
-  cli_ref_release(&ref);
   return rc;
 }
 
@@ -716,8 +726,7 @@ static enum wh_code run_step(struct build *bd, struct bstate *b, const struct cl
 {
   struct cli_run_spec s;
   struct cli_view v;
-  struct cli_ref ref = {0};
-  char *refstr = NULL, *dir = NULL;
+  char *dir = NULL;
   int pfd[2] = {-1, -1};
   struct tail t = {.quiet = bd->a->quiet};
   pthread_t th;
@@ -729,12 +738,7 @@ static enum wh_code run_step(struct build *bd, struct bstate *b, const struct cl
   cli_run_spec_init(&s);
   cli_idmap_default(&s.idmap);
   cli_view_init(&v);
-  if (asprintf(&refstr, "%s@%s", CLI_BUILD_REPO, b->digest.str) < 0) {
-    rc = wh_err_set(err, WH_ENOMEM, 0, "out of memory");
-    goto out;
-  }
-  if ((rc = cli_ref_parse(refstr, 0, &ref, err)) != WH_OK ||
-      (rc = cli_view_local(bd->st, &ref, NULL, false, &v, err)) != WH_OK)
+  if ((rc = view_at(bd, CLI_BUILD_REPO, &b->digest, &v, err)) != WH_OK)
     goto out;
   if ((rc = cli_container_create(bd->o->root, NULL, s.id, &dir, err)) != WH_OK)
     goto out;
@@ -827,9 +831,7 @@ out:
     close(pfd[1]);
   if (created)
     cli_container_remove(bd->o->root, s.id, true, NULL);
-  free(refstr);
   cli_view_release(&v);
-  cli_ref_release(&ref);
   cli_run_spec_release(&s);
   return rc;
 }
@@ -1024,20 +1026,12 @@ static enum wh_code flatten(struct build *bd, const char *from, int dirfd, struc
 {
   struct bstate src = {0};
   struct cli_view v;
-  struct cli_ref ref = {0};
-  char *refstr = NULL;
   enum wh_code rc;
 
   cli_df_env_init(&src.args);
-  if ((rc = from_image(bd, from, &src, err)) != WH_OK)
-    goto out;
-  if (asprintf(&refstr, "%s@%s", CLI_BUILD_REPO, src.digest.str) < 0) {
-    rc = wh_err_set(err, WH_ENOMEM, 0, "out of memory");
-    goto out;
-  }
   cli_view_init(&v);
-  if ((rc = cli_ref_parse(refstr, 0, &ref, err)) == WH_OK &&
-      (rc = cli_view_local(bd->st, &ref, NULL, false, &v, err)) == WH_OK) {
+  if ((rc = from_image(bd, from, &src, err)) == WH_OK &&
+      (rc = view_at(bd, CLI_BUILD_REPO, &src.digest, &v, err)) == WH_OK) {
     for (size_t i = 0; rc == WH_OK && i < v.image->n_layers; i++) {
       WH_AUTOCLOSE int fd = -1;
       struct cli_extract_opts o;
@@ -1050,9 +1044,6 @@ static enum wh_code flatten(struct build *bd, const char *from, int dirfd, struc
     }
   }
   cli_view_release(&v);
-out:
-  free(refstr);
-  cli_ref_release(&ref);
   cli_image_state_release(&src.img);
   cli_df_env_release(&src.args);
   return rc;
