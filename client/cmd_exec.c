@@ -69,6 +69,28 @@ static char **exec_env(json_t *base, char **sets, size_t n_sets)
   return v;
 }
 
+enum wh_code cli_exec_spec(const struct cli_container *c, char **argv, size_t argc, char **sets, size_t n_sets,
+                           const char *cwd, const char *user, struct cli_run_spec *s, struct wh_err *err)
+{
+  const char *ccwd = json_string_value(json_object_get(c->config, "cwd"));
+  const char *cuser = json_string_value(json_object_get(c->config, "user"));
+
+  cli_run_spec_init(s);
+  cli_idmap_default(&s->idmap);
+  s->privileged = json_is_true(json_object_get(c->config, "privileged"));
+  s->caps = (uint64_t)json_integer_value(json_object_get(c->config, "caps"));
+  s->argv = strv_from_json(NULL, argv, argc);
+  s->env = exec_env(json_object_get(c->config, "env"), sets, n_sets);
+  s->cwd = strdup(cwd ? cwd : ccwd ? ccwd : "/");
+  if (user || cuser)
+    s->user = strdup(user ? user : cuser);
+  if (!s->argv || !s->env || !s->cwd || ((user || cuser) && !s->user)) {
+    cli_run_spec_release(s);
+    return wh_err_set(err, WH_ENOMEM, 0, "out of memory");
+  }
+  return WH_OK;
+}
+
 int cli_cmd_exec(const struct cli_opts *o, int argc, char **argv)
 {
   static const struct option opts[] = {{"interactive", no_argument, NULL, 'i'},
@@ -114,23 +136,10 @@ int cli_cmd_exec(const struct cli_opts *o, int argc, char **argv)
     wh_err_set(&err, WH_ECONFLICT, 0, "the container is not running");
     return cli_fail("exec", argv[optind], &err);
   }
-  cli_run_spec_init(&s);
-  cli_idmap_default(&s.idmap);
-  s.tty = tty;
-  s.interactive = interactive;
-  s.privileged = json_is_true(json_object_get(c.config, "privileged"));
-  s.caps = (uint64_t)json_integer_value(json_object_get(c.config, "caps"));
-  s.argv = strv_from_json(NULL, argv + optind + 1, (size_t)(argc - optind - 1));
-  s.env = exec_env(json_object_get(c.config, "env"), sets, n_sets);
-  const char *ccwd = json_string_value(json_object_get(c.config, "cwd"));
-  const char *cuser = json_string_value(json_object_get(c.config, "user"));
-  s.cwd = strdup(cwd ? cwd : ccwd ? ccwd : "/");
-  if (user || cuser)
-    s.user = strdup(user ? user : cuser);
-  if (!s.argv || !s.env || !s.cwd || ((user || cuser) && !s.user)) {
-    wh_err_set(&err, WH_ENOMEM, 0, "out of memory");
+  if (cli_exec_spec(&c, argv + optind + 1, (size_t)(argc - optind - 1), sets, n_sets, cwd, user, &s, &err) !=
+      WH_OK) {
     status = cli_fail("exec", argv[optind], &err);
-  } else if (cli_runtime_exec(c.state.pid, &s, &status, &err) != WH_OK) {
+  } else if ((s.tty = tty, s.interactive = interactive, cli_runtime_exec(c.state.pid, &s, &status, &err)) != WH_OK) {
     fprintf(stderr, "wharf: exec \"%s\": %s\n", argv[optind], err.msg);
   }
   cli_run_spec_release(&s);

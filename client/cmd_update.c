@@ -179,37 +179,26 @@ static bool probe(const struct cli_container *c, json_t *h, int64_t timeout_ns)
   if ((pid = fork()) == 0) {
     struct wh_err err;
     int status = 1;
-    size_t n = json_array_size(test);
+    size_t n = json_array_size(test), k = 0;
     char **argv = calloc(n + 3, sizeof(*argv));
-    size_t k = 0;
     if (!argv)
       _exit(1);
+    for (size_t i = 1; i < n; i++) /* the image's words: strings only */
+      if (!json_is_string(json_array_get(test, i)))
+        _exit(1);
     if (strcmp(kind, "CMD-SHELL") == 0) {
       argv[k++] = "/bin/sh";
       argv[k++] = "-c";
-      argv[k++] = (char *)json_string_value(json_array_get(test, 1));
-    } else {
-      for (size_t i = 1; i < n; i++)
-        argv[k++] = (char *)json_string_value(json_array_get(test, i));
     }
+    for (size_t i = 1; i < n && (strcmp(kind, "CMD-SHELL") != 0 || i == 1); i++)
+      argv[k++] = (char *)json_string_value(json_array_get(test, i));
+    if (k == 0 || (strcmp(kind, "CMD-SHELL") == 0 && k != 3))
+      _exit(1);
     int nul = open("/dev/null", O_RDWR | O_CLOEXEC);
     if (nul >= 0)
       dup2(nul, 0), dup2(nul, 1), dup2(nul, 2);
-    cli_run_spec_init(&s);
-    cli_idmap_default(&s.idmap);
-    s.argv = argv;
-    s.env = calloc(1, sizeof(char *));
-    json_t *env = json_object_get(c->config, "env");
-    if (json_is_array(env)) {
-      free(s.env);
-      s.env = calloc(json_array_size(env) + 1, sizeof(char *));
-      for (size_t i = 0; s.env && i < json_array_size(env); i++)
-        s.env[i] = (char *)json_string_value(json_array_get(env, i));
-    }
-    s.cwd = (char *)(json_string_value(json_object_get(c->config, "cwd")) ?: "/");
-    s.user = (char *)json_string_value(json_object_get(c->config, "user"));
-    s.caps = (uint64_t)json_integer_value(json_object_get(c->config, "caps"));
-    s.privileged = json_is_true(json_object_get(c->config, "privileged"));
+    if (cli_exec_spec(c, argv, k, NULL, 0, NULL, NULL, &s, &err) != WH_OK)
+      _exit(1);
     if (cli_runtime_exec(c->state.pid, &s, &status, &err) != WH_OK)
       _exit(1);
     _exit(status == 0 ? 0 : 1);

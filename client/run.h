@@ -128,6 +128,14 @@ struct cli_run_spec {
 void cli_run_spec_init(struct cli_run_spec *s);
 void cli_run_spec_release(struct cli_run_spec *s);
 
+/* The spec of argv run inside running container c (cmd_exec.c): its
+ * environment with sets (KEY=VALUE, replacing), its working directory and
+ * user unless cwd/user are given, its capabilities and privilege. Owned
+ * by s (cli_run_spec_release) on success. */
+struct cli_container;
+enum wh_code cli_exec_spec(const struct cli_container *c, char **argv, size_t argc, char **sets, size_t n_sets,
+                           const char *cwd, const char *user, struct cli_run_spec *s, struct wh_err *err);
+
 /* `wharf rollback NAME` of a container (cmd_update.c): back to the
  * release before the running one, or to digest `to` (may be NULL). */
 int cli_container_rollback(const struct cli_opts *o, const char *name, const char *to);
