@@ -113,6 +113,23 @@ static const struct option run_opts[] = {
     {NULL, 0, NULL, 0},
 };
 
+#define RUN_SHORT_OPTS "+dite:w:u:v:p:h"
+
+bool cli_run_option_takes_value(const char *arg)
+{
+  if (strncmp(arg, "--", 2) == 0) {
+    if (strchr(arg, '='))
+      return false;
+    for (const struct option *o = run_opts; o->name; o++)
+      if (strcmp(o->name, arg + 2) == 0)
+        return o->has_arg == required_argument;
+    return false;
+  }
+  /* "-e" takes the next word; "-eK=V" and "-it" do not */
+  const char *p = arg[0] == '-' && arg[1] && !arg[2] ? strchr(RUN_SHORT_OPTS + 1, arg[1]) : NULL;
+  return p && p[1] == ':';
+}
+
 /* "512m", "1g", "1048576" -> bytes; -1 when malformed. */
 static int64_t parse_bytes(const char *s)
 {
@@ -179,7 +196,7 @@ static int parse_args(int argc, char **argv, struct run_args *a)
   a->argc = argc;
   a->argv = argv;
   optind = 0;
-  while ((c = getopt_long(argc, argv, "+dite:w:u:v:p:h", run_opts, NULL)) != -1) {
+  while ((c = getopt_long(argc, argv, RUN_SHORT_OPTS, run_opts, NULL)) != -1) {
     switch (c) {
     case OPT_RM: a->rm = true; break;
     case 'd': a->detach = true; break;

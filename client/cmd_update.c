@@ -111,14 +111,8 @@ static int start(const struct cli_opts *o, json_t *run_argv, const char *follows
     return CLI_RUN_EXIT_FAILED;
   }
   cli_ref_release(&ref);
-  /* run_argv = ["run", options..., IMAGE, CMD...]: find IMAGE as run's
-   * parser does (the first non-option, options taking a value skipped) */
-  static const char *const with_value[] = {"-e", "--env", "--env-file", "-w", "--workdir", "-u", "--user", "-v",
-                                           "--volume", "--tmpfs", "--hostname", "--name", "--network", "--net",
-                                           "--memory", "--cpus", "--pids-limit", "--cap-add", "--cap-drop",
-                                           "--entrypoint", "--platform", "-p", "--publish", "--restart",
-                                           "--follows", "--health-cmd", "--health-interval", "--health-timeout",
-                                           "--health-start-period", "--health-retries"};
+  /* run_argv = ["run", options..., IMAGE, CMD...]: IMAGE is the first
+   * word that is no option nor an option's value (run's table says which) */
   v[k++] = "run";
   for (argi = 1; argi < (int)n; argi++) {
     const char *s = json_string_value(json_array_get(run_argv, (size_t)argi));
@@ -131,11 +125,8 @@ static int start(const struct cli_opts *o, json_t *run_argv, const char *follows
     if (strncmp(s, "--follows=", 10) == 0)
       continue;
     v[k++] = (char *)s;
-    for (size_t w = 0; w < WH_ARRAY_LEN(with_value); w++)
-      if (strcmp(s, with_value[w]) == 0 && argi + 1 < (int)n) {
-        v[k++] = (char *)json_string_value(json_array_get(run_argv, (size_t)++argi));
-        break;
-      }
+    if (cli_run_option_takes_value(s) && argi + 1 < (int)n)
+      v[k++] = (char *)json_string_value(json_array_get(run_argv, (size_t)++argi));
   }
   v[k++] = "--follows";
   v[k++] = (char *)follows;

@@ -140,6 +140,10 @@ enum wh_code cli_exec_spec(const struct cli_container *c, char **argv, size_t ar
  * release before the running one, or to digest `to` (may be NULL). */
 int cli_container_rollback(const struct cli_opts *o, const char *name, const char *to);
 
+/* Whether `wharf run` option arg (one word) takes the next word as its
+ * value (run's own option table decides). */
+bool cli_run_option_takes_value(const char *arg);
+
 /* "500ms", "5s", "1.5m", "2h" (a bare number: seconds) -> ns; -1 when bad. */
 int64_t cli_parse_duration_ns(const char *s);
 
