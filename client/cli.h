@@ -147,6 +147,11 @@ enum wh_code cli_blob_load(struct store *s, const char *repo, const struct wh_di
  * WH_ENOTFOUND when none is. */
 enum wh_code cli_index_local_child(struct store *s, const char *repo, const struct wh_manifest *idx,
                                    struct cli_manifest *out, size_t *i_out, struct wh_err *err);
+/* Streams size bytes of fd (from its offset) into the store as blob d of
+ * repo through an upload session, verified: WH_EDIGEST when the bytes are
+ * fewer, more or other. */
+enum wh_code cli_blob_put_fd(struct store *s, const char *repo, const struct wh_digest *d, int fd, uint64_t size,
+                             struct wh_err *err);
 /* Copies manifest d (and, for an index, its present children) from repo
  * `from` into repo `to` (blobs linked, no bytes copied) and points tag (may
  * be NULL) at it. */

@@ -716,7 +716,10 @@ static enum wh_code add_layer_from(struct build *bd, struct bstate *b, int dirfd
     return wh_err_wrap(err, "write the layer");
   if (lseek(fd, 0, SEEK_SET) < 0)
     return wh_err_set(err, WH_EIO, errno, "seek");
-  if ((rc = cli_blob_put_fd(bd->st, CLI_BUILD_REPO, fd, &r->digest, NULL, err)) != WH_OK)
+  /* the same bytes stored already (a rebuild): linked, nothing written */
+  if (!(store_blob_stat(bd->st, NULL, &r->digest, NULL, NULL) == WH_OK &&
+        store_blob_mount(bd->st, CLI_BUILD_REPO, &r->digest, NULL, NULL) == WH_OK) &&
+      (rc = cli_blob_put_fd(bd->st, CLI_BUILD_REPO, &r->digest, fd, r->compressed_size, err)) != WH_OK)
     return wh_err_wrap(err, "store the layer");
   return cli_image_state_add_layer(&b->img, r->media_type, &r->digest, r->compressed_size, &r->diff_id, err);
 }

@@ -170,40 +170,6 @@ enum wh_code cli_image_state_commit(struct store *s, const char *repo, const str
   return rc;
 }
 
-enum wh_code cli_blob_put_fd(struct store *s, const char *repo, int fd, const struct wh_digest *expected,
-                             uint64_t *size_out, struct wh_err *err)
-{
-  char id[STORE_UPLOAD_ID_LEN + 1];
-  struct store_upload *u = NULL;
-  WH_AUTOFREE char *buf = malloc(256 * 1024);
-  enum wh_code rc;
-
-  if (!buf)
-    return wh_err_set(err, WH_ENOMEM, 0, "out of memory");
-  if (store_blob_stat(s, NULL, expected, NULL, NULL) == WH_OK &&
-      store_blob_mount(s, repo, expected, NULL, NULL) == WH_OK)
-    return WH_OK; /* the same bytes are stored already */
-  if ((rc = store_upload_start(s, repo, id, err)) != WH_OK || (rc = store_upload_get(s, repo, id, &u, err)) != WH_OK)
-    return rc;
-  for (;;) {
-    ssize_t n = read(fd, buf, 256 * 1024);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0) {
-      rc = wh_err_set(err, WH_EIO, errno, "read layer");
-      break;
-    }
-    if (n == 0) {
-      return store_upload_finish(u, expected, size_out, err);
-    }
-    if ((rc = store_upload_write(u, buf, (size_t)n, err)) != WH_OK)
-      break;
-  }
-  store_upload_release(u);
-  store_upload_cancel(s, repo, id, NULL);
-  return rc;
-}
-
 /* ---- image ids ------------------------------------------------------------------ */
 
 struct id_search {

@@ -38,10 +38,6 @@ enum wh_code cli_image_state_history(struct cli_image_state *st, const char *cre
  * it; *out: the manifest digest. */
 enum wh_code cli_image_state_commit(struct store *s, const char *repo, const struct cli_image_state *st,
                                     const char *tag, struct wh_digest *out, struct wh_err *err);
-/* Streams fd (from its offset to EOF) into the store as blob `expected`,
- * linked to repo (an existing copy is linked, nothing is written). */
-enum wh_code cli_blob_put_fd(struct store *s, const char *repo, int fd, const struct wh_digest *expected,
-                             uint64_t *size_out, struct wh_err *err);
 #define STORE_REPO_MAX_NAME 512
 /* An image id: a manifest digest, "sha256:HEX" or its first 12+ hex digits. */
 bool cli_image_id_like(const char *s);

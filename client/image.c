@@ -6,18 +6,22 @@
  * WH_MANIFEST_MAX, blobs at the caller's b->max) and parsed again with
  * common/'s strict parser before use; a copy links blobs (no bytes copied)
  * and stores the manifest last, in one store transaction, so the target
- * name appears complete or not at all.
+ * name appears complete or not at all; a blob streamed in from a file is
+ * verified against its digest and size before it is stored.
  */
 #include "config.h"
 
+#include <errno.h>
+#include <stdlib.h>
 #include <string.h>
-#include <time.h>
+#include <unistd.h>
 
 #include "client/cli.h"
 #include "common/cleanup.h"
 #include "common/fsutil.h"
 
 #define COPY_MAX_DEPTH 2 /* index -> image */
+#define BLOB_IO_CHUNK (256 * 1024)
 
 enum wh_code cli_store_open(const struct cli_opts *o, struct store **out, struct wh_err *err)
 {
@@ -157,4 +161,36 @@ enum wh_code cli_image_copy_local(struct store *s, const char *from, const struc
   if (strcmp(from, to) == 0)
     return tag ? store_tag_set(s, to, tag, d, "wharf tag", err) : WH_OK;
   return copy_at(s, from, d, to, tag, 0, err);
+}
+
+enum wh_code cli_blob_put_fd(struct store *s, const char *repo, const struct wh_digest *d, int fd, uint64_t size,
+                             struct wh_err *err)
+{
+  WH_AUTOFREE char *buf = malloc(BLOB_IO_CHUNK);
+  char id[STORE_UPLOAD_ID_LEN + 1];
+  struct store_upload *u = NULL;
+  enum wh_code rc;
+
+  if (buf == NULL)
+    return wh_err_set(err, WH_ENOMEM, 0, "out of memory");
+  if ((rc = store_upload_start(s, repo, id, err)) != WH_OK ||
+      (rc = store_upload_get(s, repo, id, &u, err)) != WH_OK)
+    return rc;
+  while (rc == WH_OK && store_upload_size(u) < size) {
+    ssize_t n = read(fd, buf, BLOB_IO_CHUNK);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0 || store_upload_size(u) + (uint64_t)n > size)
+      rc = wh_err_set(err, WH_EDIGEST, n < 0 ? errno : 0, "blob %s: size mismatch", d->str);
+    else
+      rc = store_upload_write(u, buf, (size_t)n, err);
+  }
+  if (rc != WH_OK) {
+    store_upload_release(u);
+    store_upload_cancel(s, repo, id, NULL);
+    return rc;
+  }
+  if ((rc = store_upload_finish(u, d, NULL, err)) == WH_EDIGEST)
+    return wh_err_set(err, WH_EDIGEST, 0, "blob %s: digest mismatch", d->str);
+  return rc;
 }

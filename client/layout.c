@@ -483,39 +483,6 @@ static enum wh_code open_blob_file(int dirfd, const struct wh_digest *d, int *fd
   return WH_OK;
 }
 
-/* Streams size bytes of fd into the store as blob d of repo (verified). */
-static enum wh_code upload_fd(struct store *s, const char *repo, const struct wh_digest *d, int fd,
-                              uint64_t size, struct wh_err *err)
-{
-  WH_AUTOFREE char *buf = malloc(IO_CHUNK);
-  char id[STORE_UPLOAD_ID_LEN + 1];
-  struct store_upload *u = NULL;
-  enum wh_code rc;
-
-  if (buf == NULL)
-    return wh_err_set(err, WH_ENOMEM, 0, "out of memory");
-  if ((rc = store_upload_start(s, repo, id, err)) != WH_OK ||
-      (rc = store_upload_get(s, repo, id, &u, err)) != WH_OK)
-    return rc;
-  while (rc == WH_OK && store_upload_size(u) < size) {
-    ssize_t n = read(fd, buf, IO_CHUNK);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0 || store_upload_size(u) + (uint64_t)n > size)
-      rc = wh_err_set(err, WH_EDIGEST, n < 0 ? errno : 0, "blob %s: size mismatch", d->str);
-    else
-      rc = store_upload_write(u, buf, (size_t)n, err);
-  }
-  if (rc != WH_OK) {
-    store_upload_release(u);
-    store_upload_cancel(s, repo, id, NULL);
-    return rc;
-  }
-  if ((rc = store_upload_finish(u, d, NULL, err)) == WH_EDIGEST)
-    return wh_err_set(err, WH_EDIGEST, 0, "blob %s: digest mismatch", d->str);
-  return rc;
-}
-
 /* ---- tar: one pass at open ------------------------------------------------------ */
 
 /* Normalises an entry name in place ("./" and "/" runs); WH_EDENIED when
@@ -798,7 +765,7 @@ enum wh_code cli_layout_import_blob(struct cli_layout_in *l, const char *repo, c
   if ((uint64_t)st.st_size != d->size)
     return wh_err_set(err, WH_EDIGEST, 0, "blob %s: size mismatch (%llu bytes, the descriptor says %llu)",
                       d->digest.str, (unsigned long long)st.st_size, (unsigned long long)d->size);
-  return upload_fd(l->s, repo, &d->digest, fd, d->size, err);
+  return cli_blob_put_fd(l->s, repo, &d->digest, fd, d->size, err);
 }
 
 bool cli_layout_has_blob(struct cli_layout_in *l, const struct wh_digest *d)
