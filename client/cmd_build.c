@@ -347,22 +347,6 @@ static json_t *command_json(struct bstate *b, const struct cli_df_inst *in)
   return a;
 }
 
-static int64_t signal_ok(const char *s)
-{
-  static const char *const names[] = {"HUP", "INT", "QUIT", "KILL", "USR1", "USR2", "TERM", "STOP", "WINCH"};
-  char *end;
-  long v = strtol(s, &end, 10);
-
-  if (!*end && end != s)
-    return v > 0 && v < 65;
-  if (strncmp(s, "SIG", 3) == 0)
-    s += 3;
-  for (size_t i = 0; i < WH_ARRAY_LEN(names); i++)
-    if (strcmp(s, names[i]) == 0)
-      return 1;
-  return 0;
-}
-
 /* HEALTHCHECK, SHELL and ONBUILD are Docker fields of the config that the
  * OCI image spec does not define (tools may drop them): a copy goes into
  * a label too, which every tool keeps; `wharf run` and `wharf build` read
@@ -441,7 +425,7 @@ static enum wh_code meta_step(struct build *bd, struct bstate *b, const struct c
   case CLI_DF_STOPSIGNAL:
     if ((rc = expand1(bd, b, in->args[0], &v, err)) != WH_OK)
       return rc;
-    if (!signal_ok(v))
+    if (!cli_signal_parse(v))
       rc = wh_err_set(err, WH_EINVALID, 0, "STOPSIGNAL: unknown signal \"%s\"", v);
     else
       json_object_set_new(c, "StopSignal", json_string(v));

@@ -507,7 +507,7 @@ static enum wh_code tmpfs_option(struct cli_run_spec *s, const char *opt, struct
   return add_mount(s, NULL, dst, CLI_MOUNT_TMPFS, colon ? colon + 1 : "mode=1777", err);
 }
 
-static int signal_number(const char *name)
+int cli_signal_parse(const char *name)
 {
   static const struct {
     const char *n;
@@ -518,16 +518,16 @@ static int signal_number(const char *name)
   long v;
 
   if (!name || !*name)
-    return SIGTERM;
+    return 0;
   v = strtol(name, &end, 10);
-  if (!*end && v > 0 && v < NSIG)
-    return (int)v;
+  if (end != name && !*end)
+    return v > 0 && v < NSIG ? (int)v : 0;
   if (strncmp(name, "SIG", 3) == 0)
     name += 3;
   for (size_t i = 0; i < WH_ARRAY_LEN(sigs); i++)
     if (strcmp(sigs[i].n, name) == 0)
       return sigs[i].s;
-  return SIGTERM;
+  return 0;
 }
 
 /* Writes a generated /etc file into the state directory and adds its bind. */
@@ -657,7 +657,8 @@ static enum wh_code process_spec(const struct run_args *a, json_t *cfg, struct c
   v = a->user ? a->user : json_string_value(json_object_get(c, "User"));
   if (v && *v && !(s->user = strdup(v)))
     return wh_err_set(err, WH_ENOMEM, 0, "out of memory");
-  s->stop_signal = signal_number(json_string_value(json_object_get(c, "StopSignal")));
+  int sig = cli_signal_parse(json_string_value(json_object_get(c, "StopSignal")));
+  s->stop_signal = sig ? sig : SIGTERM;
   return WH_OK;
 }
 

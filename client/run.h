@@ -144,6 +144,10 @@ int cli_container_rollback(const struct cli_opts *o, const char *name, const cha
  * value (run's own option table decides). */
 bool cli_run_option_takes_value(const char *arg);
 
+/* A signal as an image's StopSignal names it ("SIGTERM", "TERM", "15"):
+ * its number, 0 when unknown. */
+int cli_signal_parse(const char *name);
+
 /* "500ms", "5s", "1.5m", "2h" (a bare number: seconds) -> ns; -1 when bad. */
 int64_t cli_parse_duration_ns(const char *s);
 
