@@ -825,15 +825,6 @@ out:
 
 /* ---- COPY / ADD ------------------------------------------------------------------ */
 
-static long open_in(int rootfd, const char *path, int flags, uint64_t resolve)
-{
-  struct open_how how = {.flags = (uint64_t)(flags | O_CLOEXEC), .resolve = resolve};
-
-  while (*path == '/')
-    path++;
-  return syscall(SYS_openat2, rootfd, *path ? path : ".", &how, sizeof(how));
-}
-
 /* A context path: relative, cleaned, never above the context. */
 static enum wh_code clean_src(const char *src, char *out, size_t size, struct wh_err *err)
 {
@@ -1186,7 +1177,7 @@ static enum wh_code copy_step(struct build *bd, struct bstate *b, const struct c
     char dirpart[PATH_MAX], *slash = strrchr(clean, '/');
     const char *pat = slash ? slash + 1 : clean;
     snprintf(dirpart, sizeof(dirpart), "%.*s", slash ? (int)(slash - clean) : 1, slash ? clean : ".");
-    long pdir = open_in(srcroot, dirpart, O_RDONLY | O_DIRECTORY, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS);
+    long pdir = wh_openat2(srcroot, dirpart, O_RDONLY | O_DIRECTORY, 0, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS);
     if (pdir < 0) {
       rc = wh_err_set(err, WH_ENOTFOUND, errno, "%s: \"%s\" not found%s", cli_df_kind_name(in->kind), clean,
                       from ? "" : " in the build context");
@@ -1208,7 +1199,7 @@ static enum wh_code copy_step(struct build *bd, struct bstate *b, const struct c
       matched++;
       struct stat sb;
       /* the source itself may be a symlink inside the context: followed, inside it */
-      long sfd = open_in(srcroot, rel, O_PATH, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS);
+      long sfd = wh_openat2(srcroot, rel, O_PATH, 0, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS);
       if (sfd < 0 || fstat((int)sfd, &sb) < 0) {
         rc = wh_err_set(err, WH_ENOTFOUND, errno, "%s: \"%s\"", cli_df_kind_name(in->kind), rel);
         if (sfd >= 0)
@@ -1507,7 +1498,7 @@ static enum wh_code precheck(struct build *bd, struct wh_err *err)
         return wh_err_wrap(err, "%s:%u", bd->fname, in->line);
       if (has_glob(clean))
         continue;
-      long fd = open_in(bd->ctxfd, clean, O_PATH, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS);
+      long fd = wh_openat2(bd->ctxfd, clean, O_PATH, 0, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS);
       if (fd < 0)
         return wh_err_set(err, WH_ENOTFOUND, 0, "%s:%u: %s: \"%s\" not found in the build context", bd->fname,
                           in->line, cli_df_kind_name(in->kind), src);

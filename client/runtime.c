@@ -44,6 +44,7 @@
 #include "client/run.h"
 #include "client/seccomp.h"
 #include "common/cleanup.h"
+#include "common/fsutil.h"
 
 /* First byte of an error line: which status the monitor exits with. */
 #define FAIL_SETUP 'F'    /* 125 */
@@ -91,17 +92,6 @@ static __attribute__((noreturn, format(printf, 4, 5))) void die(const struct rt 
 
 /* ---- confined paths ------------------------------------------------------ */
 
-static long openat2_in(int rootfd, const char *path, int flags, mode_t mode, uint64_t resolve)
-{
-  struct open_how how = {.flags = (uint64_t)(flags | O_CLOEXEC), .mode = mode, .resolve = resolve};
-
-  while (*path == '/')
-    path++;
-  if (*path == '\0')
-    path = ".";
-  return syscall(SYS_openat2, rootfd, path, &how, sizeof(how));
-}
-
 #define IN_ROOT (RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)
 
 /* Creates every directory of path inside the root (mode 0755), following
@@ -119,17 +109,17 @@ static int mkdir_in_root(int rootfd, const char *path)
       continue;
     char c = *p;
     *p = '\0';
-    long fd = openat2_in(rootfd, buf, O_PATH | O_DIRECTORY, 0, IN_ROOT);
+    long fd = wh_openat2(rootfd, buf, O_PATH | O_DIRECTORY, 0, IN_ROOT);
     if (fd < 0 && errno == ENOENT) {
       /* the parent resolves inside the root; create the last part there */
       char *slash = strrchr(buf, '/');
       const char *name = slash ? slash + 1 : buf;
       long pfd;
       if (slash == buf || !slash)
-        pfd = openat2_in(rootfd, "/", O_PATH | O_DIRECTORY, 0, IN_ROOT);
+        pfd = wh_openat2(rootfd, "/", O_PATH | O_DIRECTORY, 0, IN_ROOT);
       else {
         *slash = '\0';
-        pfd = openat2_in(rootfd, buf, O_PATH | O_DIRECTORY, 0, IN_ROOT);
+        pfd = wh_openat2(rootfd, buf, O_PATH | O_DIRECTORY, 0, IN_ROOT);
         *slash = '/';
       }
       if (pfd < 0)
@@ -140,7 +130,7 @@ static int mkdir_in_root(int rootfd, const char *path)
         return -e;
       }
       close((int)pfd);
-      fd = openat2_in(rootfd, buf, O_PATH | O_DIRECTORY, 0, IN_ROOT);
+      fd = wh_openat2(rootfd, buf, O_PATH | O_DIRECTORY, 0, IN_ROOT);
     }
     if (fd < 0)
       return -errno;
@@ -151,7 +141,7 @@ static int mkdir_in_root(int rootfd, const char *path)
     while (p[1] == '/')
       p++;
     if (p[1] == '\0')
-      return mkdir_in_root(rootfd, "/") < 0 ? -ENOENT : (int)openat2_in(rootfd, buf, O_PATH, 0, IN_ROOT);
+      return mkdir_in_root(rootfd, "/") < 0 ? -ENOENT : (int)wh_openat2(rootfd, buf, O_PATH, 0, IN_ROOT);
   }
 }
 
@@ -172,7 +162,7 @@ static int target_in_root(const struct rt *rt, const char *path, bool file, bool
         die(rt, FAIL_SETUP, (int)-fd, "mount target \"%s\"", path);
       return (int)fd;
     }
-    fd = openat2_in(rt->rootfd, path, O_PATH | O_NOFOLLOW, 0, IN_ROOT);
+    fd = wh_openat2(rt->rootfd, path, O_PATH | O_NOFOLLOW, 0, IN_ROOT);
     if (fd < 0 && errno == ENOENT)
       fd = mkdir_in_root(rt->rootfd, path);
     if (fd < 0)
@@ -261,8 +251,8 @@ static int remount_ro_path(const char *path)
 /* Remounts read-only what is now mounted at path inside the root. */
 static void remount_ro(const struct rt *rt, const char *path, bool file)
 {
-  int fd = file ? (int)openat2_in(rt->rootfd, path, O_PATH | O_NOFOLLOW, 0, IN_ROOT)
-                : (int)openat2_in(rt->rootfd, path, O_PATH | O_DIRECTORY, 0, IN_ROOT);
+  int fd = file ? (int)wh_openat2(rt->rootfd, path, O_PATH | O_NOFOLLOW, 0, IN_ROOT)
+                : (int)wh_openat2(rt->rootfd, path, O_PATH | O_DIRECTORY, 0, IN_ROOT);
   char proc[64];
 
   if (fd < 0)
@@ -371,7 +361,7 @@ static const char *const readonly_paths[] = {
 static void mask_paths(struct rt *rt)
 {
   for (size_t i = 0; i < WH_ARRAY_LEN(masked_paths); i++) {
-    long fd = openat2_in(rt->rootfd, masked_paths[i], O_PATH | O_NOFOLLOW, 0, IN_ROOT | RESOLVE_NO_SYMLINKS);
+    long fd = wh_openat2(rt->rootfd, masked_paths[i], O_PATH | O_NOFOLLOW, 0, IN_ROOT | RESOLVE_NO_SYMLINKS);
     struct stat st;
     if (fd < 0)
       continue; /* absent on this kernel */
@@ -382,7 +372,7 @@ static void mask_paths(struct rt *rt)
     close((int)fd);
   }
   for (size_t i = 0; i < WH_ARRAY_LEN(readonly_paths); i++) {
-    long fd = openat2_in(rt->rootfd, readonly_paths[i], O_PATH | O_NOFOLLOW, 0, IN_ROOT | RESOLVE_NO_SYMLINKS);
+    long fd = wh_openat2(rt->rootfd, readonly_paths[i], O_PATH | O_NOFOLLOW, 0, IN_ROOT | RESOLVE_NO_SYMLINKS);
     char proc[64];
     if (fd < 0)
       continue;
@@ -403,7 +393,7 @@ static void mount_dev(struct rt *rt)
 
   mount_fd(rt, "tmpfs", t, "tmpfs", MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k", "/dev");
   close(t);
-  int dfd = (int)openat2_in(rt->rootfd, "/dev", O_RDONLY | O_DIRECTORY, 0, IN_ROOT | RESOLVE_NO_SYMLINKS);
+  int dfd = (int)wh_openat2(rt->rootfd, "/dev", O_RDONLY | O_DIRECTORY, 0, IN_ROOT | RESOLVE_NO_SYMLINKS);
   if (dfd < 0)
     die(rt, FAIL_SETUP, errno, "open /dev");
   for (size_t i = 0; i < WH_ARRAY_LEN(dev_nodes); i++) {
@@ -419,13 +409,13 @@ static void mount_dev(struct rt *rt)
   }
   if (mkdirat(dfd, "pts", 0755) < 0 || mkdirat(dfd, "shm", 01777) < 0 || mkdirat(dfd, "mqueue", 0755) < 0)
     die(rt, FAIL_SETUP, errno, "populate /dev");
-  t = (int)openat2_in(dfd, "pts", O_PATH | O_DIRECTORY, 0, IN_ROOT | RESOLVE_NO_SYMLINKS);
+  t = (int)wh_openat2(dfd, "pts", O_PATH | O_DIRECTORY, 0, IN_ROOT | RESOLVE_NO_SYMLINKS);
   mount_fd(rt, "devpts", t, "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620", "/dev/pts");
   close(t);
-  t = (int)openat2_in(dfd, "shm", O_PATH | O_DIRECTORY, 0, IN_ROOT | RESOLVE_NO_SYMLINKS);
+  t = (int)wh_openat2(dfd, "shm", O_PATH | O_DIRECTORY, 0, IN_ROOT | RESOLVE_NO_SYMLINKS);
   mount_fd(rt, "shm", t, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=1777,size=65536k", "/dev/shm");
   close(t);
-  t = (int)openat2_in(dfd, "mqueue", O_PATH | O_DIRECTORY, 0, IN_ROOT | RESOLVE_NO_SYMLINKS);
+  t = (int)wh_openat2(dfd, "mqueue", O_PATH | O_DIRECTORY, 0, IN_ROOT | RESOLVE_NO_SYMLINKS);
   {
     char proc[64];
     snprintf(proc, sizeof(proc), "/proc/self/fd/%d", t);
@@ -641,7 +631,7 @@ static int open_cwd(const struct rt *rt)
 
   if (cwd[0] != '/')
     die(rt, FAIL_SETUP, 0, "working directory \"%s\" is not absolute", cwd);
-  fd = openat2_in(rt->rootfd, cwd, O_PATH | O_DIRECTORY, 0, IN_ROOT);
+  fd = wh_openat2(rt->rootfd, cwd, O_PATH | O_DIRECTORY, 0, IN_ROOT);
   if (fd < 0 && errno == ENOENT)
     fd = mkdir_in_root(rt->rootfd, cwd);
   if (fd < 0)

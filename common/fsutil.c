@@ -11,8 +11,10 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <string.h>
+#include <linux/openat2.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "common/cleanup.h"
@@ -232,4 +234,13 @@ DIR *wh_opendir_at(int dirfd, const char *name)
   if ((d = fdopendir(fd)) == NULL)
     close(fd);
   return d;
+}
+
+int wh_openat2(int rootfd, const char *path, int flags, mode_t mode, uint64_t resolve)
+{
+  struct open_how how = {.flags = (uint64_t)(flags | O_CLOEXEC), .mode = mode, .resolve = resolve};
+
+  while (*path == '/')
+    path++;
+  return (int)syscall(SYS_openat2, rootfd, *path ? path : ".", &how, sizeof(how));
 }

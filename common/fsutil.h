@@ -6,8 +6,8 @@
 
 #include <stdbool.h>
 #include <stddef.h>
-#include <stdint.h>
 #include <dirent.h>
+#include <stdint.h>
 #include <sys/types.h>
 #include "common/buf.h"
 #include "common/err.h"
@@ -25,6 +25,10 @@ enum wh_code wh_mkdir_p_at(int dirfd, const char *path, mode_t mode, struct wh_e
 /* A directory stream for dirfd/name (O_NOFOLLOW, O_CLOEXEC); its dirfd()
  * serves the *at calls. NULL with errno set on failure. */
 DIR *wh_opendir_at(int dirfd, const char *name);
+/* openat2(2) of path below rootfd with O_CLOEXEC added: leading slashes
+ * are dropped ("/" and "" name rootfd itself), resolve holds the
+ * RESOLVE_* flags. Returns the fd, or -1 with errno set. */
+int wh_openat2(int rootfd, const char *path, int flags, mode_t mode, uint64_t resolve);
 /* fsync a directory by fd. */
 enum wh_code wh_fsync_fd(int fd, struct wh_err *err);
 /* Writes n random bytes as 2n lowercase hex chars plus NUL into out (size >= 2n+1). */
