@@ -21,6 +21,7 @@
 
 #include "client/auth.h"
 #include "common/cleanup.h"
+#include "common/crypto-lazy.h"
 #include "common/fsutil.h"
 
 #define DOCKER_HUB_KEY "https://index.docker.io/v1/"

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -780,6 +781,7 @@ static json_t *container_config(const struct run_args *a, const struct cli_run_s
 struct started {
   const struct cli_run_spec *s;
   int notify; /* detached: the pipe to the foreground process, else -1 */
+  int pidfd;  /* foreground: pid 1, which may outlive the run (early_return) */
 };
 
 static void on_started(void *ctx, pid_t pid1)
@@ -790,6 +792,8 @@ static void on_started(void *ctx, pid_t pid1)
   snprintf(cs.status, sizeof(cs.status), "running");
   cs.pid_start = cli_pid_start_time(pid1);
   cli_container_write_state(st->s->state_dir, &cs, NULL);
+  if (st->s->early_return) /* our child, not reaped yet: no pid reuse */
+    st->pidfd = (int)syscall(SYS_pidfd_open, pid1, 0);
   if (st->notify >= 0) {
     if (write(st->notify, "OK", 2) < 0) {
       /* the foreground process is gone: nobody waits */
@@ -799,15 +803,16 @@ static void on_started(void *ctx, pid_t pid1)
   }
 }
 
-/* Records the exit (or removes the container with --rm), then lets go of
- * the container's lock that the monitor held since the start. */
-static int finish(const char *root, const struct cli_run_spec *s, bool rm, int status, int lock)
+/* Records the exit (or removes the container with --rm: in the background,
+ * once the process of pidfd gone, pid 1 unmounting, has ended), then lets
+ * go of the container's lock that the monitor held since the start. */
+static int finish(const char *root, const struct cli_run_spec *s, bool rm, int status, int lock, int gone)
 {
   struct cli_container_state cs = {.exit_code = status, .finished = time(NULL)};
 
   snprintf(cs.status, sizeof(cs.status), "exited");
   if (rm)
-    cli_container_remove(root, s->id, true, NULL);
+    cli_container_remove(root, s->id, true, gone, NULL);
   else
     cli_container_write_state(s->state_dir, &cs, NULL);
   if (lock >= 0)
@@ -818,14 +823,20 @@ static int finish(const char *root, const struct cli_run_spec *s, bool rm, int s
 /* Runs the container; returns wharf's exit status. */
 static int run_foreground(const struct cli_opts *o, const struct run_args *a, struct cli_run_spec *s)
 {
-  struct started st = {.s = s, .notify = -1};
+  struct started st = {.s = s, .notify = -1, .pidfd = -1};
   struct wh_err err = {0};
   int status = CLI_RUN_EXIT_FAILED;
   int lock = cli_container_lock(s->state_dir, 0);
 
+  /* the exit status is final when the command ends; the namespaces' teardown
+   * (milliseconds) finishes after us, and --rm's remover waits for it */
+  s->early_return = true;
   if (cli_runtime_run(s, on_started, &st, &status, &err) != WH_OK)
     fprintf(stderr, "wharf: run \"%s\": %s\n", a->image, err.msg);
-  return finish(o->root, s, a->rm, status, lock);
+  status = finish(o->root, s, a->rm, status, lock, st.pidfd);
+  if (st.pidfd >= 0)
+    close(st.pidfd);
+  return status;
 }
 
 /* `wharf stop` (or rm -f) marked the container: no restart. */
@@ -866,7 +877,7 @@ static int run_detached(const struct cli_opts *o, const struct run_args *a, stru
     return fprintf(stderr, "wharf: run: fork: %s\n", strerror(errno)), CLI_RUN_EXIT_FAILED;
   if (pid == 0) {
     char log[PATH_MAX];
-    struct started st = {.s = s, .notify = p[1]};
+    struct started st = {.s = s, .notify = p[1], .pidfd = -1};
     struct wh_err err = {0};
     int status = CLI_RUN_EXIT_FAILED, fd;
     int lock = cli_container_lock(s->state_dir, 0);
@@ -897,7 +908,7 @@ static int run_detached(const struct cli_opts *o, const struct run_args *a, stru
       if (stopped(s))
         break;
     }
-    finish(o->root, s, a->rm, status, lock);
+    finish(o->root, s, a->rm, status, lock, -1);
     _exit(0);
   }
   close(p[1]);
@@ -1004,7 +1015,7 @@ static int run(const struct cli_opts *o, struct run_args *a)
   return status;
 fail:
   if (created)
-    cli_container_remove(o->root, s.id, false, NULL);
+    cli_container_remove(o->root, s.id, false, -1, NULL);
   fprintf(stderr, "wharf: run \"%s\": %s\n", a->image, err.msg);
   store_free(st);
   cli_view_release(&v);

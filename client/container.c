@@ -18,6 +18,7 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <limits.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,7 +86,7 @@ static int sweep_one(void *ctx, const struct cli_container *c)
   if (cli_cgroup_open(c->id, &cg, NULL) == WH_OK)
     cli_cgroup_destroy(cg);
   if (json_is_true(json_object_get(c->config, "rm"))) {
-    cli_container_remove(root, c->id, false, NULL);
+    cli_container_remove(root, c->id, false, -1, NULL);
   } else {
     struct cli_container_state st = c->state;
     snprintf(st.status, sizeof(st.status), "exited");
@@ -143,12 +144,12 @@ enum wh_code cli_container_create(const char *root, const char *name, char id_ou
     snprintf(sub, sizeof(sub), "%s/%s", dir, subdirs[i]);
     if (mkdir(sub, 0755) < 0) {
       rc = wh_err_set(err, WH_EIO, errno, "mkdir %s", sub);
-      cli_container_remove(root, id, false, NULL);
+      cli_container_remove(root, id, false, -1, NULL);
       return rc;
     }
   }
   if (!(*state_dir = strdup(dir))) {
-    cli_container_remove(root, id, false, NULL);
+    cli_container_remove(root, id, false, -1, NULL);
     return wh_err_set(err, WH_ENOMEM, 0, "out of memory");
   }
   memcpy(id_out, id, 65);
@@ -365,7 +366,8 @@ int cli_container_lock(const char *state_dir, long wait_ms)
   return -1;
 }
 
-enum wh_code cli_container_remove(const char *root, const char *id, bool background, struct wh_err *err)
+enum wh_code cli_container_remove(const char *root, const char *id, bool background, int gone,
+                                  struct wh_err *err)
 {
   char dir[PATH_MAX], link[PATH_MAX + 260], target[128];
   WH_AUTOCLOSEDIR DIR *d = NULL;
@@ -401,6 +403,11 @@ enum wh_code cli_container_remove(const char *root, const char *id, bool backgro
   if (p == 0) {
     if (fork() == 0) {
       setsid();
+      if (gone >= 0) {
+        /* pid 1 still tearing the container's mounts down: bounded wait */
+        struct pollfd pf = {.fd = gone, .events = POLLIN};
+        poll(&pf, 1, 10000);
+      }
       cli_extract_rmtree_at(cfd, trash, NULL);
     }
     _exit(0);

@@ -119,6 +119,9 @@ struct cli_run_spec {
   struct cli_port *ports; /* published through slirp4netns (private network) */
   size_t n_ports;
   int stop_signal;
+  /* return once the command's exit is known, while pid 1 still tears its
+   * namespaces down (the caller must not reuse the upper directory) */
+  bool early_return;
   /* resource limits (0: none), best effort */
   int64_t memory_bytes;
   uint64_t cpu_quota_us, cpu_period_us;

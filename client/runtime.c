@@ -839,7 +839,27 @@ static void hand_terminal(const struct rt *rt, char *pts, size_t size)
   term_sized(rt);
 }
 
-static __attribute__((noreturn)) void init_loop(pid_t child)
+/* The command ended: whatever else runs in the container is killed and
+ * reaped, then the monitor hears the status ("X<status>" on notify)
+ * before pid 1 exits, so the teardown of the namespaces (RCU grace
+ * periods for the unmounts: milliseconds) runs after, not before, the
+ * caller gets the status. */
+static __attribute__((noreturn)) void init_exit(int notify, int status)
+{
+  char msg[16];
+  int n;
+
+  kill(-1, SIGKILL); /* every process of this pid namespace but pid 1 */
+  while (waitpid(-1, NULL, 0) > 0)
+    ;
+  n = snprintf(msg, sizeof(msg), "X%d", status);
+  if (write(notify, msg, (size_t)n) != n) {
+    /* the monitor is gone or waits for our exit instead */
+  }
+  _exit(status);
+}
+
+static __attribute__((noreturn)) void init_loop(pid_t child, int notify)
 {
   sigset_t all;
 
@@ -859,7 +879,7 @@ static __attribute__((noreturn)) void init_loop(pid_t child)
       if (p <= 0)
         break;
       if (p == child)
-        _exit(status_of(ws));
+        init_exit(notify, status_of(ws));
     }
   }
 }
@@ -909,9 +929,8 @@ static __attribute__((noreturn)) void pid1(struct rt *rt)
   if (child == 0)
     workload(rt, pts[0] ? pts : NULL);
   close(rt->err_w);
-  close(rt->sk);
   close(rt->rootfd);
-  init_loop(child);
+  init_loop(child, rt->sk);
 }
 
 /* ---- the first child ------------------------------------------------------ */
@@ -1092,23 +1111,27 @@ static bool relay(int from, int to)
   return true;
 }
 
-/* Waits for pid1, forwarding signals (and relaying the terminal). */
-static int supervise(pid_t pid1, int sfd, int master, bool interactive)
+/* Waits for pid1, forwarding signals (and relaying the terminal). With
+ * early, returns as soon as pid 1 said the command's status on msk
+ * ("X<status>"), leaving pid 1 to finish its exit unreaped; otherwise
+ * (or when pid 1 dies without saying) returns once it is reaped. */
+static int supervise(pid_t pid1, int sfd, int msk, int master, bool interactive, bool early)
 {
-  bool in_open = master >= 0 && interactive, out_open = master >= 0;
+  bool in_open = master >= 0 && interactive, out_open = master >= 0, said = false;
   int status = CLI_RUN_EXIT_FAILED;
 
   for (;;) {
-    struct pollfd pf[3] = {{.fd = sfd, .events = POLLIN},
+    struct pollfd pf[4] = {{.fd = sfd, .events = POLLIN},
                            {.fd = in_open ? STDIN_FILENO : -1, .events = POLLIN},
-                           {.fd = out_open ? master : -1, .events = POLLIN}};
+                           {.fd = out_open ? master : -1, .events = POLLIN},
+                           {.fd = msk, .events = POLLIN}};
     int ws;
     pid_t p;
 
-    while ((p = waitpid(-1, &ws, WNOHANG)) > 0)
+    while (pid1 > 0 && (p = waitpid(-1, &ws, WNOHANG)) > 0)
       if (p == pid1)
         status = status_of(ws), pid1 = -1;
-    if (pid1 < 0) {
+    if (pid1 < 0 || (said && early)) {
       while (out_open && relay(master, STDOUT_FILENO)) {
         struct pollfd q = {.fd = master, .events = POLLIN};
         if (poll(&q, 1, 0) <= 0)
@@ -1118,7 +1141,7 @@ static int supervise(pid_t pid1, int sfd, int master, bool interactive)
     }
     /* a bounded wait: a SIGCHLD taken by another thread of the caller
      * would otherwise leave pid 1 unreaped */
-    if (poll(pf, 3, 1000) < 0 && errno != EINTR)
+    if (poll(pf, 4, 1000) < 0 && errno != EINTR)
       return status;
     if (pf[0].revents & POLLIN) {
       struct signalfd_siginfo si;
@@ -1138,6 +1161,16 @@ static int supervise(pid_t pid1, int sfd, int master, bool interactive)
     }
     if (pf[2].revents & (POLLIN | POLLHUP) && !relay(master, STDOUT_FILENO))
       out_open = false;
+    if (pf[3].revents & (POLLIN | POLLHUP)) {
+      char msg[16];
+      ssize_t n = read(msk, msg, sizeof(msg) - 1);
+      if (n > 1 && msg[0] == 'X') {
+        msg[n] = '\0';
+        status = (int)strtol(msg + 1, NULL, 10), said = true;
+      } else if (n <= 0) {
+        msk = -1; /* pid 1 exits without a word: its reaping tells */
+      }
+    }
   }
 }
 
@@ -1219,7 +1252,7 @@ static enum wh_code started_ok(pid_t p, int err_r, int *status, struct wh_err *e
 }
 
 /* Waits for p with the caller's terminal attached to master (when any). */
-static int attach(pid_t p, int sfd, int master, bool interactive)
+static int attach(pid_t p, int sfd, int msk, int master, bool interactive, bool early)
 {
   struct tty_state tty = {0};
   int status;
@@ -1229,7 +1262,7 @@ static int attach(pid_t p, int sfd, int master, bool interactive)
     if (interactive)
       tty_raw(&tty);
   }
-  status = supervise(p, sfd, master, interactive);
+  status = supervise(p, sfd, msk, master, interactive, early);
   tty_restore(&tty);
   return status;
 }
@@ -1342,7 +1375,8 @@ enum wh_code cli_runtime_run(const struct cli_run_spec *s, cli_run_started_cb ho
     goto out;
   if (hook)
     hook(ctx, p1);
-  *status = attach(p1, sfd, master, s->interactive);
+  /* with a cgroup to remove, pid 1 must be gone first */
+  *status = attach(p1, sfd, msk, master, s->interactive, s->early_return && !cg);
   rc = WH_OK;
   if (cg && cli_cgroup_oom_killed(cg) == 1)
     fprintf(stderr, "wharf: the container was killed by its memory limit\n");
@@ -1425,7 +1459,7 @@ enum wh_code cli_runtime_exec(pid_t pid1, const struct cli_run_spec *s, int *sta
           WH_OK ||
       (rc = started_ok(p, err_r, status, err)) != WH_OK)
     goto out;
-  *status = attach(p, sfd, master, s->interactive);
+  *status = attach(p, sfd, -1, master, s->interactive, false);
   rc = WH_OK;
 out:
   sigprocmask(SIG_SETMASK, &old, NULL);

@@ -17,6 +17,7 @@
 #include <openssl/evp.h>
 
 #include "common/cleanup.h"
+#include "common/crypto-lazy.h"
 #include "common/digest.h"
 
 struct wh_hasher {

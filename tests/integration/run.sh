@@ -39,6 +39,23 @@ OUT=$(run --rm 127.0.0.1:1/no-such-image:latest true 2>&1)
 ST=$?
 pass_if "an image that cannot be found or pulled fails with 125" "$([[ $ST == 125 ]]; echo $?)" "status $ST" "$OUT"
 
+# The status comes back when the command ends: pid 1 kills what else runs in
+# the container first, and the namespaces' teardown finishes after wharf.
+A=$EPOCHREALTIME
+OUT=$(run --rm busybox sh -c 'sleep 4242 & exit 7' 2>&1)
+ST=$?
+B=$EPOCHREALTIME
+is "the command's status while a background process still ran" "$ST" 7
+pass_if "... at once, not when the background process would end" \
+  "$(awk -v a="$A" -v b="$B" 'BEGIN { exit !(b - a < 10) }'; echo $?)" "took $A..$B" "$OUT"
+is "... and the background process was killed" "$(pgrep -xf 'sleep 4242' | wc -l)" 0
+for ((i = 0; i < 50; i++)); do
+  [[ -z $(find "$R/containers" -mindepth 1 -maxdepth 1 -name '.trash-*' 2>/dev/null) ]] && break
+  sleep 0.1
+done
+is "--rm: the container directory is gone once its teardown ended" \
+  "$(find "$R/containers" -mindepth 1 -maxdepth 1 ! -name names | wc -l)" 0
+
 # ---- isolation -------------------------------------------------------------------
 is "the command is pid 2 under wharf's init (pid 1)" "$(run --rm busybox sh -c 'echo $$')" 2
 N=$(run --rm busybox sh -c 'ls /proc | grep -c "^[0-9]"')
