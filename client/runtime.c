@@ -56,6 +56,7 @@ struct rt {
   int err_w;    /* error pipe, write end (children) */
   int sk;       /* sync socket, child end */
   int rootfd;   /* the container's root directory, once mounted */
+  const struct cli_seccomp_prog *seccomp; /* the command's filter (NULL: none) */
   char rootfs[PATH_MAX];
   char upper[PATH_MAX];
   char work[PATH_MAX];
@@ -776,10 +777,10 @@ static __attribute__((noreturn)) void workload(struct rt *rt, const char *pts)
   }
   if (close_range(3, ~0u, CLOSE_RANGE_CLOEXEC) < 0)
     die(rt, FAIL_SETUP, errno, "close_range");
-  if (!rt->s->privileged) {
+  if (rt->seccomp) {
     struct wh_err err;
-    if (cli_seccomp_apply_default(cli_seccomp_flags_for_caps(rt->s->caps), &err) != WH_OK)
-      die(rt, FAIL_SETUP, 0, "seccomp: %s", err.msg);
+    if (cli_seccomp_load(rt->seccomp, &err) != WH_OK)
+      die(rt, FAIL_SETUP, 0, "%s", err.msg);
   }
   exec_workload(rt, env);
 }
@@ -1305,6 +1306,19 @@ static enum wh_code spawn(struct rt *rt, void (*fn)(struct rt *, pid_t), pid_t a
   return *child < 0 ? wh_err_set(err, WH_EIO, errno, "fork") : WH_OK;
 }
 
+/* The command's seccomp filter, built once by the monitor before it forks
+ * (none when privileged): the command loads it with one system call. */
+static enum wh_code compile_seccomp(struct rt *rt, struct cli_seccomp_prog *prog, struct wh_err *err)
+{
+  enum wh_code rc;
+
+  if (rt->s->privileged)
+    return WH_OK;
+  if ((rc = cli_seccomp_compile(cli_seccomp_flags_for_caps(rt->s->caps), prog, err)) == WH_OK)
+    rt->seccomp = prog;
+  return rc;
+}
+
 static __attribute__((noreturn)) void run_child(struct rt *rt, pid_t unused)
 {
   (void)unused;
@@ -1318,6 +1332,7 @@ enum wh_code cli_runtime_run(const struct cli_run_spec *s, cli_run_started_cb ho
   WH_AUTOCLOSE int err_r = -1, msk = -1, sfd = -1, master = -1;
   struct cli_cgroup *cg = NULL;
   struct cli_slirp slirp = {.pid = -1, .exit_fd = -1};
+  struct cli_seccomp_prog prog = {0};
   sigset_t old;
   pid_t child, p1 = -1;
   char msg[32], warn[512] = "";
@@ -1325,6 +1340,8 @@ enum wh_code cli_runtime_run(const struct cli_run_spec *s, cli_run_started_cb ho
   ssize_t n;
 
   *status = CLI_RUN_EXIT_FAILED;
+  if ((rc = compile_seccomp(&rt, &prog, err)) != WH_OK)
+    return rc;
   snprintf(rt.rootfs, sizeof(rt.rootfs), "%s/rootfs", s->state_dir);
   snprintf(rt.upper, sizeof(rt.upper), "%s/upper", s->state_dir);
   snprintf(rt.work, sizeof(rt.work), "%s/work", s->state_dir);
@@ -1333,8 +1350,10 @@ enum wh_code cli_runtime_run(const struct cli_run_spec *s, cli_run_started_cb ho
                            .cpu_quota_us = s->cpu_quota_us,
                            .cpu_period_us = s->cpu_period_us,
                            .pids_max = s->pids_max};
-    if (cli_cgroup_create(s->id, &l, &cg, warn, sizeof(warn), err) != WH_OK)
+    if (cli_cgroup_create(s->id, &l, &cg, warn, sizeof(warn), err) != WH_OK) {
+      cli_seccomp_prog_release(&prog);
       return err->code;
+    }
     if (warn[0])
       fprintf(stderr, "wharf: warning: %s\n", warn);
   }
@@ -1383,6 +1402,7 @@ enum wh_code cli_runtime_run(const struct cli_run_spec *s, cli_run_started_cb ho
 out:
   cli_slirp_stop(&slirp);
   cli_cgroup_destroy(cg);
+  cli_seccomp_prog_release(&prog);
   sigprocmask(SIG_SETMASK, &old, NULL);
   return rc;
 }
@@ -1448,12 +1468,15 @@ enum wh_code cli_runtime_exec(pid_t pid1, const struct cli_run_spec *s, int *sta
 {
   struct rt rt = {.s = s, .err_w = -1, .sk = -1, .rootfd = -1};
   WH_AUTOCLOSE int err_r = -1, msk = -1, sfd = -1, master = -1;
+  struct cli_seccomp_prog prog = {0};
   sigset_t old;
   pid_t child, p = -1;
   enum wh_code rc = WH_EIO;
 
   *status = CLI_RUN_EXIT_FAILED;
-  if ((rc = spawn(&rt, exec_child, pid1, &err_r, &msk, &sfd, &old, &child, err)) != WH_OK)
+  sigprocmask(SIG_BLOCK, NULL, &old);
+  if ((rc = compile_seccomp(&rt, &prog, err)) != WH_OK ||
+      (rc = spawn(&rt, exec_child, pid1, &err_r, &msk, &sfd, &old, &child, err)) != WH_OK)
     goto out;
   if ((rc = take_pid(msk, err_r, child, s->tty, "entering the container failed", &p, &master, status, err)) !=
           WH_OK ||
@@ -1462,6 +1485,7 @@ enum wh_code cli_runtime_exec(pid_t pid1, const struct cli_run_spec *s, int *sta
   *status = attach(p, sfd, -1, master, s->interactive, false);
   rc = WH_OK;
 out:
+  cli_seccomp_prog_release(&prog);
   sigprocmask(SIG_SETMASK, &old, NULL);
   return rc;
 }

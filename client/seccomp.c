@@ -23,8 +23,16 @@
 #include <sched.h>
 #include <seccomp.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <linux/capability.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 
 #include "client/seccomp.h"
 
@@ -292,6 +300,16 @@ int cli_seccomp_rule_count(unsigned flags)
   return r == 0 ? f.rules : -1;
 }
 
+/* libseccomp's errors of a load, as wharf's */
+static enum wh_code load_error(int r, struct wh_err *err)
+{
+  if (r == -EACCES || r == -EPERM)
+    return wh_err_set(err, WH_EDENIED, -r, "seccomp: load the filter (no_new_privs is not set)");
+  if (r == -EINVAL || r == -ENOSYS || r == -EOPNOTSUPP)
+    return wh_err_set(err, WH_EUNSUPPORTED, -r, "seccomp: this kernel refuses filters");
+  return wh_err_set(err, WH_EIO, -r, "seccomp: load the filter");
+}
+
 enum wh_code cli_seccomp_apply_default(unsigned flags, struct wh_err *err)
 {
   struct filter f = {.flags = flags};
@@ -303,11 +321,68 @@ enum wh_code cli_seccomp_apply_default(unsigned flags, struct wh_err *err)
   }
   r = seccomp_load(f.ctx);
   seccomp_release(f.ctx);
-  if (r == 0)
+  return r == 0 ? WH_OK : load_error(r, err);
+}
+
+enum wh_code cli_seccomp_compile(unsigned flags, struct cli_seccomp_prog *out, struct wh_err *err)
+{
+  struct filter f = {.flags = flags};
+  struct stat st;
+  int fd = -1, r = build(&f);
+  enum wh_code rc = WH_OK;
+
+  out->insns = NULL;
+  out->len = 0;
+  if (r != 0) {
+    rc = wh_err_set(err, r == -ENOMEM ? WH_ENOMEM : WH_EINTERNAL, -r, "seccomp: build the default filter");
+    goto out;
+  }
+  /* libseccomp 2.5 exports the program only to an fd */
+  if ((fd = memfd_create("wharf-seccomp", MFD_CLOEXEC)) < 0) {
+    rc = wh_err_set(err, WH_EIO, errno, "seccomp: memfd");
+    goto out;
+  }
+  if ((r = seccomp_export_bpf(f.ctx, fd)) != 0) {
+    rc = wh_err_set(err, WH_EINTERNAL, -r, "seccomp: export the filter");
+    goto out;
+  }
+  if (fstat(fd, &st) < 0 || st.st_size <= 0 || st.st_size % sizeof(struct sock_filter) != 0 ||
+      st.st_size / sizeof(struct sock_filter) > BPF_MAXINSNS) {
+    rc = wh_err_set(err, WH_EINTERNAL, 0, "seccomp: exported filter of %lld bytes", (long long)st.st_size);
+    goto out;
+  }
+  if (!(out->insns = malloc((size_t)st.st_size))) {
+    rc = wh_err_set(err, WH_ENOMEM, 0, "out of memory");
+    goto out;
+  }
+  if (pread(fd, out->insns, (size_t)st.st_size, 0) != st.st_size) {
+    rc = wh_err_set(err, WH_EIO, errno, "seccomp: read the exported filter");
+    cli_seccomp_prog_release(out);
+    goto out;
+  }
+  out->len = (unsigned short)(st.st_size / sizeof(struct sock_filter));
+out:
+  if (fd >= 0)
+    close(fd);
+  seccomp_release(f.ctx);
+  return rc;
+}
+
+void cli_seccomp_prog_release(struct cli_seccomp_prog *p)
+{
+  free(p->insns);
+  p->insns = NULL;
+  p->len = 0;
+}
+
+enum wh_code cli_seccomp_load(const struct cli_seccomp_prog *p, struct wh_err *err)
+{
+  struct sock_fprog fp = {.len = p->len, .filter = p->insns};
+
+  /* as seccomp_load() with our attributes: no flags (no TSYNC, no log) */
+  if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &fp) == 0)
     return WH_OK;
-  if (r == -EACCES || r == -EPERM)
-    return wh_err_set(err, WH_EDENIED, -r, "seccomp: load the filter (no_new_privs is not set)");
-  if (r == -EINVAL || r == -ENOSYS || r == -EOPNOTSUPP)
-    return wh_err_set(err, WH_EUNSUPPORTED, -r, "seccomp: this kernel refuses filters");
-  return wh_err_set(err, WH_EIO, -r, "seccomp: load the filter");
+  if (errno == ENOSYS && prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &fp) == 0)
+    return WH_OK;
+  return load_error(-errno, err);
 }

@@ -80,6 +80,19 @@ unsigned cli_seccomp_flags_for_caps(uint64_t caps);
  * without seccomp filters. */
 enum wh_code cli_seccomp_apply_default(unsigned flags, struct wh_err *err);
 
+/* The default filter compiled (classic BPF, what seccomp(2) takes), so a
+ * process can build it once and its children load it with one syscall. */
+struct sock_filter;
+struct cli_seccomp_prog {
+  struct sock_filter *insns; /* owned */
+  unsigned short len;        /* instructions */
+};
+enum wh_code cli_seccomp_compile(unsigned flags, struct cli_seccomp_prog *out, struct wh_err *err);
+void cli_seccomp_prog_release(struct cli_seccomp_prog *p);
+/* Loads p into the calling process: the same filter and conditions as
+ * cli_seccomp_apply_default(), one system call (no allocation). */
+enum wh_code cli_seccomp_load(const struct cli_seccomp_prog *p, struct wh_err *err);
+
 /* Number of rules the default filter holds with these flags (tests; the
  * count of denied syscalls and argument rules actually added). Builds the
  * filter without loading it; -1 on failure. */

@@ -505,14 +505,19 @@ static enum wh_code schema_setup(struct store *s, struct store_conn *c, struct w
   int v, rc;
   enum wh_code code;
 
+  if ((code = user_version(c, &v, err)) != WH_OK)
+    return code;
   if (s->flags & STORE_READONLY) {
-    if ((code = user_version(c, &v, err)) != WH_OK)
-      return code;
     if (v != STORE_SCHEMA_VERSION)
       return wh_err_set(err, WH_EUNSUPPORTED, 0, "index schema version %d, this program needs %d", v,
                         STORE_SCHEMA_VERSION);
     return WH_OK;
   }
+  /* Set up already: the first setup switched to WAL (a persistent mode)
+   * before its migrations, which are one transaction. The usual case, and
+   * no write lock to take for it. */
+  if (v == STORE_SCHEMA_VERSION)
+    return WH_OK;
   /* Several processes creating one store at once: switching to WAL needs
    * an exclusive lock, which SQLite refuses at once (no busy handler):
    * retry for up to about two seconds. */
@@ -569,9 +574,20 @@ static enum wh_code open_subdir(int dirfd, const char *name, bool create, int *o
   return WH_OK;
 }
 
-static enum wh_code open_dirs(struct store *s, const char *root, struct wh_err *err)
+static void close_dirs(struct store *s)
 {
-  bool create = !(s->flags & STORE_READONLY);
+  for (size_t i = 0; i < WH_ARRAY_LEN(s->algfd); i++)
+    if (s->algfd[i] >= 0)
+      close(s->algfd[i]), s->algfd[i] = -1;
+  if (s->uploadsfd >= 0)
+    close(s->uploadsfd), s->uploadsfd = -1;
+  if (s->rootfd >= 0)
+    close(s->rootfd), s->rootfd = -1;
+}
+
+/* Opens the store's directories, creating what is missing when create. */
+static enum wh_code open_dirs(struct store *s, const char *root, bool create, struct wh_err *err)
+{
   WH_AUTOCLOSE int blobs = -1;
   enum wh_code rc;
 
@@ -626,9 +642,14 @@ enum wh_code store_open(const char *root, unsigned flags, struct store **out, st
     return wh_err_set(err, WH_EINVALID, 0, "open store: bad arguments");
   if ((s = store_alloc(flags)) == NULL)
     return wh_err_set(err, WH_ENOMEM, 0, "open store: out of memory");
-  if ((flags & STORE_CREATE) && (rc = mkdir_root(root, err)) != WH_OK)
-    goto out;
-  if ((rc = open_dirs(s, root, err)) != WH_OK || (rc = db_path_of(s, root, err)) != WH_OK)
+  /* a store that exists opens without trying to create anything */
+  if ((rc = open_dirs(s, root, false, err)) == WH_ENOTFOUND && !(flags & STORE_READONLY)) {
+    close_dirs(s);
+    if ((flags & STORE_CREATE) && (rc = mkdir_root(root, err)) != WH_OK)
+      goto out;
+    rc = open_dirs(s, root, true, err);
+  }
+  if (rc != WH_OK || (rc = db_path_of(s, root, err)) != WH_OK)
     goto out;
   if ((rc = conn_open(s, flags & STORE_CREATE, &c, err)) != WH_OK)
     goto out;
@@ -679,13 +700,7 @@ void store_free(struct store *s)
     conn_close(c);
   }
   store_parked_free(s);
-  for (size_t i = 0; i < WH_ARRAY_LEN(s->algfd); i++)
-    if (s->algfd[i] >= 0)
-      close(s->algfd[i]);
-  if (s->uploadsfd >= 0)
-    close(s->uploadsfd);
-  if (s->rootfd >= 0)
-    close(s->rootfd);
+  close_dirs(s);
   free(s->db_path);
   pthread_mutex_destroy(&s->lock);
   free(s);

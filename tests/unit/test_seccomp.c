@@ -14,11 +14,13 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/filter.h>
 #include <linux/sched.h>
 #include <sched.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -63,12 +65,22 @@ static int run_child(void (*fn)(void *), void *arg)
   return WEXITSTATUS(st);
 }
 
+/* Whether the children load the filter compiled (cli_seccomp_compile +
+ * cli_seccomp_load, as `wharf run` does) or built by libseccomp at once
+ * (cli_seccomp_apply_default): every case runs both ways. */
+static bool compiled;
+
 static void apply(unsigned flags)
 {
   struct wh_err err = {0};
+  struct cli_seccomp_prog prog;
 
+  if (compiled && cli_seccomp_compile(flags, &prog, &err) != WH_OK) {
+    fprintf(stderr, "# child: %s\n", err.msg);
+    _exit(3);
+  }
   CHILD_CHECK(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0);
-  if (cli_seccomp_apply_default(flags, &err) != WH_OK) {
+  if ((compiled ? cli_seccomp_load(&prog, &err) : cli_seccomp_apply_default(flags, &err)) != WH_OK) {
     fprintf(stderr, "# child: %s\n", err.msg);
     _exit(3);
   }
@@ -155,7 +167,31 @@ static void child_refused(void *p)
 static void test_refused(void **state)
 {
   (void)state;
+  compiled = false;
   assert_int_equal(run_child(child_refused, NULL), 0);
+  compiled = true;
+  assert_int_equal(run_child(child_refused, NULL), 0);
+}
+
+/* The compiled program is what libseccomp loads: a classic BPF program of
+ * plausible size, stable from one build to the next. */
+static void test_compiled(void **state)
+{
+  struct cli_seccomp_prog a, b;
+  struct wh_err err = {0};
+
+  (void)state;
+  assert_int_equal(cli_seccomp_compile(0, &a, &err), WH_OK);
+  assert_int_equal(cli_seccomp_compile(0, &b, &err), WH_OK);
+  assert_true(a.len > 20 && a.len < 4096);
+  assert_int_equal(a.len, b.len);
+  assert_memory_equal(a.insns, b.insns, a.len * sizeof(*a.insns));
+  cli_seccomp_prog_release(&b);
+  assert_int_equal(cli_seccomp_compile(CLI_SECCOMP_SYS_ADMIN, &b, &err), WH_OK);
+  assert_true(b.len < a.len); /* the lifted rules are gone */
+  cli_seccomp_prog_release(&a);
+  cli_seccomp_prog_release(&b);
+  assert_null(b.insns);
 }
 
 /* ---- ordinary calls ------------------------------------------------------------ */
@@ -205,6 +241,9 @@ static void child_ordinary(void *p)
 static void test_ordinary(void **state)
 {
   (void)state;
+  compiled = false;
+  assert_int_equal(run_child(child_ordinary, NULL), 0);
+  compiled = true;
   assert_int_equal(run_child(child_ordinary, NULL), 0);
 }
 
@@ -233,8 +272,11 @@ static void child_i386(void *p)
 static void test_foreign_abi_killed(void **state)
 {
   (void)state;
-  assert_int_equal(run_child(child_x32, NULL), 1000 + SIGSYS);
-  assert_int_equal(run_child(child_i386, NULL), 1000 + SIGSYS);
+  for (int i = 0; i < 2; i++) {
+    compiled = i == 1;
+    assert_int_equal(run_child(child_x32, NULL), 1000 + SIGSYS);
+    assert_int_equal(run_child(child_i386, NULL), 1000 + SIGSYS);
+  }
 }
 #else
 static void test_foreign_abi_killed(void **state)
@@ -298,6 +340,7 @@ int main(void)
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_flags_for_caps),    cmocka_unit_test(test_refused),
       cmocka_unit_test(test_ordinary),          cmocka_unit_test(test_foreign_abi_killed),
+      cmocka_unit_test(test_compiled),
       cmocka_unit_test(test_relaxed_sys_admin),
   };
   return cmocka_run_group_tests_name("seccomp", tests, NULL, NULL);

@@ -310,6 +310,52 @@ static void test_reopen_persists(void **state)
   assert_clean(f->s);
 }
 
+/* An existing store opens without creating anything, yet what is missing
+ * is made again, and the schema version is checked either way. */
+static void test_reopen_checks(void **state)
+{
+  struct fixture *f = *state;
+  struct store *s = NULL;
+  struct wh_err e;
+  struct stat st;
+  char path[160];
+  int version;
+
+  store_free(f->s);
+  f->s = NULL;
+  snprintf(path, sizeof(path), "%s/uploads", f->dir);
+  assert_int_equal(rmdir(path), 0);
+  snprintf(path, sizeof(path), "%s/blobs/sha512", f->dir);
+  assert_int_equal(rmdir(path), 0);
+  assert_int_equal(store_open(f->dir, STORE_READONLY, &s, &e), WH_ENOTFOUND);
+  assert_int_equal(store_open(f->dir, 0, &f->s, &e), WH_OK);
+  assert_int_equal(stat(path, &st), 0);
+  snprintf(path, sizeof(path), "%s/uploads", f->dir);
+  assert_int_equal(stat(path, &st), 0);
+  store_free(f->s);
+  f->s = NULL;
+  {
+    sqlite3 *db;
+    sqlite3_stmt *q;
+    snprintf(path, sizeof(path), "%s/index.db", f->dir);
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &q, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+    version = sqlite3_column_int(q, 0);
+    sqlite3_finalize(q);
+    sqlite3_close(db);
+  }
+  assert_true(version > 0);
+  sql_exec(f, "PRAGMA user_version = 999");
+  assert_int_equal(store_open(f->dir, STORE_CREATE, &s, &e), WH_EUNSUPPORTED);
+  assert_null(s);
+  assert_int_equal(store_open(f->dir, STORE_READONLY, &s, &e), WH_EUNSUPPORTED);
+  snprintf(path, sizeof(path), "PRAGMA user_version = %d", version);
+  sql_exec(f, path);
+  reopen(f);
+  assert_clean(f->s);
+}
+
 static void test_readonly(void **state)
 {
   struct fixture *f = *state;
@@ -2076,6 +2122,7 @@ int main(void)
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
       T(test_open_errors),
       T(test_reopen_persists),
+      T(test_reopen_checks),
       T(test_readonly),
       T(test_blob_put_stat_open),
       T(test_blob_sha512),
