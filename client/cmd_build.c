@@ -818,7 +818,7 @@ out:
   if (pfd[1] >= 0)
     close(pfd[1]);
   if (created)
-    cli_container_remove(bd->o->root, s.id, true, -1, NULL);
+    cli_container_remove(bd->o->root, s.id, true, NULL);
   cli_view_release(&v);
   cli_run_spec_release(&s);
   return rc;

@@ -252,7 +252,7 @@ static enum wh_code rm_container(const char *root, const char *what, bool force,
   WH_AUTOCLOSE int lock = cli_container_lock(dir, 10000);
   if (lock < 0 && errno == EWOULDBLOCK)
     return wh_err_set(err, WH_ECONFLICT, 0, "the container's monitor is still running");
-  return cli_container_remove(root, id, false, -1, err);
+  return cli_container_remove(root, id, false, err);
 }
 
 int cli_cmd_rm(const struct cli_opts *o, int argc, char **argv)

@@ -15,6 +15,7 @@
 #include <getopt.h>
 #include <jansson.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -780,9 +781,54 @@ static json_t *container_config(const struct run_args *a, const struct cli_run_s
 
 struct started {
   const struct cli_run_spec *s;
-  int notify; /* detached: the pipe to the foreground process, else -1 */
-  int pidfd;  /* foreground: pid 1, which may outlive the run (early_return) */
+  int notify;       /* detached: the pipe to the foreground process, else -1 */
+  const char *root; /* foreground --rm: the store, for the remover */
+  int lock;         /* the container's lock (the remover does not keep it) */
+  int remover;      /* foreground --rm: the remover's pipe, else -1 */
 };
+
+/* --rm in the foreground: the remover is forked while the command runs,
+ * when the monitor only waits, rather than after it ends. It waits for
+ * "R" (EOF: the monitor died first; the next sweep cleans up), then for
+ * pid 1's end (early_return: its mounts may still be going away), and
+ * deletes the container's renamed directory. */
+static void remover_start(struct started *st, pid_t pid1)
+{
+  int p[2], pidfd = (int)syscall(SYS_pidfd_open, pid1, 0); /* our unreaped child: no pid reuse */
+  pid_t pid;
+
+  if (pipe2(p, O_CLOEXEC) < 0) {
+    if (pidfd >= 0)
+      close(pidfd);
+    return;
+  }
+  fflush(NULL);
+  if ((pid = fork()) == 0) {
+    char c;
+    int nul = open("/dev/null", O_RDWR | O_CLOEXEC);
+    /* neither the caller's output (a reader waiting for EOF) nor the lock */
+    for (int fd = 0; fd < 3 && nul >= 0; fd++)
+      dup2(nul, fd);
+    if (st->lock >= 0)
+      close(st->lock);
+    close(p[1]);
+    setsid();
+    if (read(p[0], &c, 1) == 1 && c == 'R') {
+      struct pollfd pf = {.fd = pidfd, .events = POLLIN};
+      if (pidfd >= 0)
+        poll(&pf, 1, 10000);
+      cli_container_trash_remove(st->root, st->s->id, NULL);
+    }
+    _exit(0);
+  }
+  close(p[0]);
+  if (pidfd >= 0)
+    close(pidfd);
+  if (pid < 0)
+    close(p[1]);
+  else
+    st->remover = p[1];
+}
 
 static void on_started(void *ctx, pid_t pid1)
 {
@@ -792,8 +838,8 @@ static void on_started(void *ctx, pid_t pid1)
   snprintf(cs.status, sizeof(cs.status), "running");
   cs.pid_start = cli_pid_start_time(pid1);
   cli_container_write_state(st->s->state_dir, &cs, NULL);
-  if (st->s->early_return) /* our child, not reaped yet: no pid reuse */
-    st->pidfd = (int)syscall(SYS_pidfd_open, pid1, 0);
+  if (st->root)
+    remover_start(st, pid1);
   if (st->notify >= 0) {
     if (write(st->notify, "OK", 2) < 0) {
       /* the foreground process is gone: nobody waits */
@@ -803,18 +849,24 @@ static void on_started(void *ctx, pid_t pid1)
   }
 }
 
-/* Records the exit (or removes the container with --rm: in the background,
- * once the process of pidfd gone, pid 1 unmounting, has ended), then lets
- * go of the container's lock that the monitor held since the start. */
-static int finish(const char *root, const struct cli_run_spec *s, bool rm, int status, int lock, int gone)
+/* Records the exit (or removes the container with --rm: through the
+ * remover when one runs, else in the background), then lets go of the
+ * container's lock that the monitor held since the start. */
+static int finish(const char *root, const struct cli_run_spec *s, bool rm, int status, int lock, int remover)
 {
   struct cli_container_state cs = {.exit_code = status, .finished = time(NULL)};
 
   snprintf(cs.status, sizeof(cs.status), "exited");
-  if (rm)
-    cli_container_remove(root, s->id, true, gone, NULL);
-  else
+  if (rm && remover >= 0 && cli_container_trash(root, s->id, NULL) == WH_OK) {
+    if (write(remover, "R", 1) != 1)
+      cli_container_trash_remove(root, s->id, NULL);
+  } else if (rm) {
+    cli_container_remove(root, s->id, true, NULL);
+  } else {
     cli_container_write_state(s->state_dir, &cs, NULL);
+  }
+  if (remover >= 0)
+    close(remover);
   if (lock >= 0)
     close(lock);
   return status;
@@ -823,20 +875,17 @@ static int finish(const char *root, const struct cli_run_spec *s, bool rm, int s
 /* Runs the container; returns wharf's exit status. */
 static int run_foreground(const struct cli_opts *o, const struct run_args *a, struct cli_run_spec *s)
 {
-  struct started st = {.s = s, .notify = -1, .pidfd = -1};
+  struct started st = {.s = s, .notify = -1, .root = a->rm ? o->root : NULL, .remover = -1};
   struct wh_err err = {0};
   int status = CLI_RUN_EXIT_FAILED;
-  int lock = cli_container_lock(s->state_dir, 0);
 
-  /* the exit status is final when the command ends; the namespaces' teardown
-   * (milliseconds) finishes after us, and --rm's remover waits for it */
+  st.lock = cli_container_lock(s->state_dir, 0);
+  /* the exit status is final when the command ends; the namespaces'
+   * teardown (milliseconds) finishes after us, the remover waits for it */
   s->early_return = true;
   if (cli_runtime_run(s, on_started, &st, &status, &err) != WH_OK)
     fprintf(stderr, "wharf: run \"%s\": %s\n", a->image, err.msg);
-  status = finish(o->root, s, a->rm, status, lock, st.pidfd);
-  if (st.pidfd >= 0)
-    close(st.pidfd);
-  return status;
+  return finish(o->root, s, a->rm, status, st.lock, st.remover);
 }
 
 /* `wharf stop` (or rm -f) marked the container: no restart. */
@@ -877,7 +926,7 @@ static int run_detached(const struct cli_opts *o, const struct run_args *a, stru
     return fprintf(stderr, "wharf: run: fork: %s\n", strerror(errno)), CLI_RUN_EXIT_FAILED;
   if (pid == 0) {
     char log[PATH_MAX];
-    struct started st = {.s = s, .notify = p[1], .pidfd = -1};
+    struct started st = {.s = s, .notify = p[1], .lock = -1, .remover = -1};
     struct wh_err err = {0};
     int status = CLI_RUN_EXIT_FAILED, fd;
     int lock = cli_container_lock(s->state_dir, 0);
@@ -1015,7 +1064,7 @@ static int run(const struct cli_opts *o, struct run_args *a)
   return status;
 fail:
   if (created)
-    cli_container_remove(o->root, s.id, false, -1, NULL);
+    cli_container_remove(o->root, s.id, false, NULL);
   fprintf(stderr, "wharf: run \"%s\": %s\n", a->image, err.msg);
   store_free(st);
   cli_view_release(&v);

@@ -18,7 +18,6 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <limits.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,7 +85,7 @@ static int sweep_one(void *ctx, const struct cli_container *c)
   if (cli_cgroup_open(c->id, &cg, NULL) == WH_OK)
     cli_cgroup_destroy(cg);
   if (json_is_true(json_object_get(c->config, "rm"))) {
-    cli_container_remove(root, c->id, false, -1, NULL);
+    cli_container_remove(root, c->id, false, NULL);
   } else {
     struct cli_container_state st = c->state;
     snprintf(st.status, sizeof(st.status), "exited");
@@ -144,12 +143,12 @@ enum wh_code cli_container_create(const char *root, const char *name, char id_ou
     snprintf(sub, sizeof(sub), "%s/%s", dir, subdirs[i]);
     if (mkdir(sub, 0755) < 0) {
       rc = wh_err_set(err, WH_EIO, errno, "mkdir %s", sub);
-      cli_container_remove(root, id, false, -1, NULL);
+      cli_container_remove(root, id, false, NULL);
       return rc;
     }
   }
   if (!(*state_dir = strdup(dir))) {
-    cli_container_remove(root, id, false, -1, NULL);
+    cli_container_remove(root, id, false, NULL);
     return wh_err_set(err, WH_ENOMEM, 0, "out of memory");
   }
   memcpy(id_out, id, 65);
@@ -366,54 +365,78 @@ int cli_container_lock(const char *state_dir, long wait_ms)
   return -1;
 }
 
-enum wh_code cli_container_remove(const char *root, const char *id, bool background, int gone,
-                                  struct wh_err *err)
+/* Unlinks the name link(s) pointing at id. */
+static void unname(const char *root, const char *id)
 {
   char dir[PATH_MAX], link[PATH_MAX + 260], target[128];
   WH_AUTOCLOSEDIR DIR *d = NULL;
   struct dirent *e;
-  WH_AUTOCLOSE int cfd = -1;
 
-  /* the name link(s) pointing at id */
   snprintf(dir, sizeof(dir), "%s/containers/names", root);
-  if ((d = opendir(dir))) {
-    while ((e = readdir(d))) {
-      ssize_t n;
-      snprintf(link, sizeof(link), "%s/%s", dir, e->d_name);
-      if ((n = readlink(link, target, sizeof(target) - 1)) > 0) {
-        target[n] = '\0';
-        if (strcmp(target, id) == 0)
-          unlink(link);
-      }
+  if (!(d = opendir(dir)))
+    return;
+  while ((e = readdir(d))) {
+    ssize_t n;
+    snprintf(link, sizeof(link), "%s/%s", dir, e->d_name);
+    if ((n = readlink(link, target, sizeof(target) - 1)) > 0) {
+      target[n] = '\0';
+      if (strcmp(target, id) == 0)
+        unlink(link);
     }
   }
+}
+
+enum wh_code cli_container_trash(const char *root, const char *id, struct wh_err *err)
+{
+  char from[PATH_MAX], to[PATH_MAX];
+
+  unname(root, id);
+  snprintf(from, sizeof(from), "%s/containers/%s", root, id);
+  snprintf(to, sizeof(to), "%s/containers/.trash-%s", root, id);
+  if (rename(from, to) < 0)
+    return wh_err_set(err, WH_EIO, errno, "rename %s", from);
+  return WH_OK;
+}
+
+/* rmtree of <root>/containers/<name> */
+static enum wh_code remove_dir(const char *root, const char *name, struct wh_err *err)
+{
+  char dir[PATH_MAX];
+  WH_AUTOCLOSE int cfd = -1;
+
   snprintf(dir, sizeof(dir), "%s/containers", root);
   if ((cfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
     return wh_err_set(err, WH_EIO, errno, "open %s", dir);
-  if (!background)
-    return cli_extract_rmtree_at(cfd, id, err);
+  return cli_extract_rmtree_at(cfd, name, err);
+}
+
+enum wh_code cli_container_trash_remove(const char *root, const char *id, struct wh_err *err)
+{
+  char trash[80];
+
+  snprintf(trash, sizeof(trash), ".trash-%s", id);
+  return remove_dir(root, trash, err);
+}
+
+enum wh_code cli_container_remove(const char *root, const char *id, bool background, struct wh_err *err)
+{
+  if (!background || cli_container_trash(root, id, NULL) != WH_OK) {
+    unname(root, id);
+    return remove_dir(root, id, err);
+  }
   /* out of sight at once (ps lists hex names only), removed by a
    * grandchild that nobody waits for */
-  char trash[80];
-  snprintf(trash, sizeof(trash), ".trash-%s", id);
-  if (renameat(cfd, id, cfd, trash) < 0)
-    return cli_extract_rmtree_at(cfd, id, err);
   fflush(NULL);
   pid_t p = fork();
   if (p == 0) {
     if (fork() == 0) {
       setsid();
-      if (gone >= 0) {
-        /* pid 1 still tearing the container's mounts down: bounded wait */
-        struct pollfd pf = {.fd = gone, .events = POLLIN};
-        poll(&pf, 1, 10000);
-      }
-      cli_extract_rmtree_at(cfd, trash, NULL);
+      cli_container_trash_remove(root, id, NULL);
     }
     _exit(0);
   }
   if (p < 0)
-    return cli_extract_rmtree_at(cfd, trash, err);
+    return cli_container_trash_remove(root, id, err);
   waitpid(p, NULL, 0);
   return WH_OK;
 }

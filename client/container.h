@@ -62,9 +62,12 @@ void cli_container_sweep(const char *root);
 void cli_container_mark_stopped(const char *state_dir);
 /* Removes the state directory and name of a container that is not
  * running; background: the directory is renamed out of sight at once and
- * deleted by a detached process (wharf run --rm returns sooner), after
- * the process of pidfd gone (>= 0) ended: a pid 1 still unmounting. */
-enum wh_code cli_container_remove(const char *root, const char *id, bool background, int gone,
-                                  struct wh_err *err);
+ * deleted by a detached process (the caller returns sooner). */
+enum wh_code cli_container_remove(const char *root, const char *id, bool background, struct wh_err *err);
+/* The two halves of a removal in the background: the container loses its
+ * names and its directory is renamed out of sight (.trash-ID), then
+ * deleted (a sweep deletes what a killed remover left, after a minute). */
+enum wh_code cli_container_trash(const char *root, const char *id, struct wh_err *err);
+enum wh_code cli_container_trash_remove(const char *root, const char *id, struct wh_err *err);
 
 #endif

@@ -17,6 +17,7 @@
 #include <grp.h>
 #include <limits.h>
 #include <linux/capability.h>
+#include <linux/filter.h>
 #include <linux/openat2.h>
 #include <net/if.h>
 #include <poll.h>
@@ -936,12 +937,26 @@ static __attribute__((noreturn)) void pid1(struct rt *rt)
 
 /* ---- the first child ------------------------------------------------------ */
 
-static void sync_wait(const struct rt *rt, char want)
+/* The monitor's "M" (the id maps are written), followed by the command's
+ * seccomp filter when it has one: the monitor compiles it while we set
+ * up, and our children inherit it from here. */
+static void sync_mapped(struct rt *rt)
 {
-  char c;
+  static struct cli_seccomp_prog prog;
+  size_t max = 1 + BPF_MAXINSNS * sizeof(struct sock_filter);
+  char *buf = malloc(max);
+  ssize_t n = buf ? read(rt->sk, buf, max) : -1;
 
-  if (read(rt->sk, &c, 1) != 1 || c != want)
+  if (n < 1 || buf[0] != 'M' || (size_t)(n - 1) % sizeof(struct sock_filter) != 0)
     _exit(CLI_RUN_EXIT_FAILED); /* the monitor failed and said why */
+  if (n > 1) {
+    memmove(buf, buf + 1, (size_t)n - 1); /* aligned for the instructions */
+    prog.insns = (struct sock_filter *)(void *)buf;
+    prog.len = (unsigned short)((size_t)(n - 1) / sizeof(struct sock_filter));
+    rt->seccomp = &prog;
+  } else {
+    free(buf);
+  }
 }
 
 static __attribute__((noreturn)) void first_child(struct rt *rt)
@@ -965,7 +980,7 @@ static __attribute__((noreturn)) void first_child(struct rt *rt)
     die(rt, FAIL_SETUP, errno, "unshare the user namespace");
   if (write(rt->sk, "U", 1) != 1)
     _exit(CLI_RUN_EXIT_FAILED);
-  sync_wait(rt, 'M');
+  sync_mapped(rt);
   if (s->net != CLI_NET_HOST)
     nsflags |= CLONE_NEWNET;
   if (unshare(nsflags) < 0)
@@ -1319,6 +1334,22 @@ static enum wh_code compile_seccomp(struct rt *rt, struct cli_seccomp_prog *prog
   return rc;
 }
 
+/* "M" and the compiled filter (see sync_mapped()). */
+static enum wh_code send_mapped(int msk, const struct cli_seccomp_prog *prog, struct wh_err *err)
+{
+  size_t n = prog ? (size_t)prog->len * sizeof(*prog->insns) : 0;
+  WH_AUTOFREE char *msg = malloc(1 + n);
+
+  if (!msg)
+    return wh_err_set(err, WH_ENOMEM, 0, "out of memory");
+  msg[0] = 'M';
+  if (n)
+    memcpy(msg + 1, prog->insns, n);
+  if (write(msk, msg, 1 + n) != (ssize_t)(1 + n))
+    return wh_err_set(err, WH_EIO, errno, "sync");
+  return WH_OK;
+}
+
 static __attribute__((noreturn)) void run_child(struct rt *rt, pid_t unused)
 {
   (void)unused;
@@ -1340,8 +1371,6 @@ enum wh_code cli_runtime_run(const struct cli_run_spec *s, cli_run_started_cb ho
   ssize_t n;
 
   *status = CLI_RUN_EXIT_FAILED;
-  if ((rc = compile_seccomp(&rt, &prog, err)) != WH_OK)
-    return rc;
   snprintf(rt.rootfs, sizeof(rt.rootfs), "%s/rootfs", s->state_dir);
   snprintf(rt.upper, sizeof(rt.upper), "%s/upper", s->state_dir);
   snprintf(rt.work, sizeof(rt.work), "%s/work", s->state_dir);
@@ -1350,15 +1379,19 @@ enum wh_code cli_runtime_run(const struct cli_run_spec *s, cli_run_started_cb ho
                            .cpu_quota_us = s->cpu_quota_us,
                            .cpu_period_us = s->cpu_period_us,
                            .pids_max = s->pids_max};
-    if (cli_cgroup_create(s->id, &l, &cg, warn, sizeof(warn), err) != WH_OK) {
-      cli_seccomp_prog_release(&prog);
+    if (cli_cgroup_create(s->id, &l, &cg, warn, sizeof(warn), err) != WH_OK)
       return err->code;
-    }
     if (warn[0])
       fprintf(stderr, "wharf: warning: %s\n", warn);
   }
   if ((rc = spawn(&rt, run_child, 0, &err_r, &msk, &sfd, &old, &child, err)) != WH_OK)
     goto out;
+  /* while the child sets its namespaces up: the command's filter */
+  if ((rc = compile_seccomp(&rt, &prog, err)) != WH_OK) {
+    kill(child, SIGKILL);
+    waitpid(child, NULL, 0);
+    goto out;
+  }
   n = read(msk, msg, sizeof(msg) - 1);
   if (n != 1 || msg[0] != 'U') {
     waitpid(child, NULL, 0);
@@ -1373,10 +1406,8 @@ enum wh_code cli_runtime_run(const struct cli_run_spec *s, cli_run_started_cb ho
     waitpid(child, NULL, 0);
     goto out;
   }
-  if (write(msk, "M", 1) != 1) {
-    rc = wh_err_set(err, WH_EIO, errno, "sync");
+  if ((rc = send_mapped(msk, rt.seccomp, err)) != WH_OK)
     goto out;
-  }
   if ((rc = take_pid(msk, err_r, child, s->tty, "the container's setup ended early", &p1, &master, status,
                      err)) != WH_OK)
     goto out;

@@ -666,23 +666,28 @@ out:
   return rc;
 }
 
-/* A WAL past this many bytes is checkpointed (and truncated) at store_free. */
+/* A WAL past this many bytes is checkpointed (and truncated) at store_free
+ * even by a process that wrote nothing (one left behind by a killed one). */
 #define STORE_WAL_TRUNCATE_BYTES (256 * 1024)
 
 /* The next process that opens the store alone reads the whole WAL to
- * rebuild its index (SQLite's recovery): a command that leaves a long WAL
- * behind makes every later one slower. So a store closing with more than
- * STORE_WAL_TRUNCATE_BYTES of WAL copies it into index.db and truncates
- * it, when that does not wait for another process (50 ms at most). */
+ * rebuild its index (SQLite's recovery: about 0.5 ms per 200 KiB here),
+ * and most commands only read (`wharf run` above all). So a process that
+ * wrote copies the WAL into index.db and truncates it as it closes the
+ * store, when that does not wait for another process (50 ms at most):
+ * the writer pays a checkpoint once, the readers after it nothing. */
 static void wal_trim(struct store *s)
 {
   char wal[PATH_MAX];
   struct stat st;
+  bool wrote = false;
 
   if ((s->flags & STORE_READONLY) || s->idle == NULL)
     return;
+  for (struct store_conn *c = s->idle; c; c = c->next)
+    wrote = wrote || sqlite3_total_changes(c->db) > 0;
   snprintf(wal, sizeof(wal), "%s-wal", s->db_path);
-  if (stat(wal, &st) != 0 || st.st_size <= STORE_WAL_TRUNCATE_BYTES)
+  if (stat(wal, &st) != 0 || st.st_size == 0 || (!wrote && st.st_size <= STORE_WAL_TRUNCATE_BYTES))
     return;
   sqlite3_busy_timeout(s->idle->db, 50);
   sqlite3_wal_checkpoint_v2(s->idle->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);

@@ -122,7 +122,7 @@ static void test_container_dir(void **state)
   assert_false(cli_container_alive(&c));
   assert_string_equal(c.state.status, "exited");
   cli_container_release(&c);
-  assert_int_equal(cli_container_remove(root, id, false, -1, &err), WH_OK);
+  assert_int_equal(cli_container_remove(root, id, false, &err), WH_OK);
   assert_int_equal(cli_container_find(root, "web", found, &err), WH_ENOTFOUND);
   free(dir);
   char cmd[128];
