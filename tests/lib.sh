@@ -122,6 +122,16 @@ wh_track() {
 }
 
 wh_alive() { kill -0 "$1" 2>/dev/null; }
+# wh_ours PID: PID is (still) a child of the test. A tracked process that
+# was reaped may have left its pid to anyone by now (pids wrap at 32768
+# here): cleanup signals only its own children.
+wh_ours() {
+  local st
+  st=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+  st=${st##*) }
+  read -r _ st _ <<<"$st"
+  [[ $st == "$$" ]]
+}
 # wh_running PID: alive and not a zombie waiting to be reaped
 wh_running() {
   local st
@@ -174,10 +184,10 @@ wh_cleanup() {
     wait "$WH_WATCHDOG" 2>/dev/null
   fi
   for pid in "${WH_PIDS[@]}" $(jobs -p); do
-    kill -TERM "$pid" 2>/dev/null
+    wh_ours "$pid" && kill -TERM "$pid" 2>/dev/null
   done
   for pid in "${WH_PIDS[@]}" $(jobs -p); do
-    wh_alive "$pid" && wh_reap "$pid" 5 2>/dev/null
+    wh_ours "$pid" && wh_reap "$pid" 5 2>/dev/null
     wait "$pid" 2>/dev/null
   done
   if [[ -n $WH_TMP && -d $WH_TMP ]]; then
@@ -206,7 +216,7 @@ wh_watchdog_start() {
     trap - EXIT INT TERM HUP
     read -r -t "$t" _ <>"$tmp/watchdog.fifo"
     printf 'Bail out! %s: watchdog: still running after %ss\n' "$WH_TEST_NAME" "$t"
-    [[ -f $tmp/pids ]] && while read -r p; do kill -KILL "$p" 2>/dev/null; done <"$tmp/pids"
+    [[ -f $tmp/pids ]] && while read -r p; do wh_ours "$p" && kill -KILL "$p" 2>/dev/null; done <"$tmp/pids"
     kill -TERM "$main" 2>/dev/null
     read -r -t 20 _ <>"$tmp/watchdog.fifo"
     kill -KILL "$main" 2>/dev/null
