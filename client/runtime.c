@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
@@ -886,6 +887,31 @@ static __attribute__((noreturn)) void init_loop(pid_t child, int notify)
   }
 }
 
+/* A stack for a process cloned with CLONE_VM: it shares our memory, so it
+ * cannot run on a copy of our stack. Mapped once with a guard page below,
+ * never unmapped (it lives as long as the memory). */
+static void *clone_stack(const struct rt *rt)
+{
+  size_t size = 1 << 20, guard = (size_t)sysconf(_SC_PAGESIZE);
+  char *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+
+  if (p == MAP_FAILED || mprotect(p, guard, PROT_NONE) < 0)
+    die(rt, FAIL_SETUP, errno, "map a stack");
+  return p + size; /* stacks grow down on every architecture wharf builds for */
+}
+
+struct workload_arg {
+  struct rt *rt;
+  const char *pts;
+};
+
+static int workload_main(void *arg)
+{
+  struct workload_arg *w = arg;
+
+  workload(w->rt, w->pts);
+}
+
 static __attribute__((noreturn)) void pid1(struct rt *rt)
 {
   const struct cli_run_spec *s = rt->s;
@@ -925,14 +951,20 @@ static __attribute__((noreturn)) void pid1(struct rt *rt)
     die(rt, FAIL_SETUP, errno, "dumpable");
   sigfillset(&all);
   sigprocmask(SIG_BLOCK, &all, NULL);
-  child = fork();
+  /* The command runs in our memory, not a copy of it, until its exec;
+   * we wait for that exec (CLONE_VFORK), so nothing runs beside it. */
+  struct workload_arg w = {.rt = rt, .pts = pts[0] ? pts : NULL};
+  child = clone(workload_main, clone_stack(rt), CLONE_VM | CLONE_VFORK | SIGCHLD, &w);
   if (child < 0)
-    die(rt, FAIL_SETUP, errno, "fork");
-  if (child == 0)
-    workload(rt, pts[0] ? pts : NULL);
+    die(rt, FAIL_SETUP, errno, "start the command");
   close(rt->err_w);
   close(rt->rootfd);
   init_loop(child, rt->sk);
+}
+
+static int pid1_main(void *arg)
+{
+  pid1(arg);
 }
 
 /* ---- the first child ------------------------------------------------------ */
@@ -1002,12 +1034,12 @@ static __attribute__((noreturn)) void first_child(struct rt *rt)
   /* the id change made us non-dumpable: /proc/self/fd would be refused */
   if (prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) < 0)
     die(rt, FAIL_SETUP, errno, "dumpable");
-  /* pid 1 becomes the monitor's child, not ours: we exit at once */
-  p = (pid_t)syscall(SYS_clone, CLONE_PARENT | SIGCHLD, NULL, NULL, NULL, 0);
+  /* pid 1 becomes the monitor's child, not ours, and takes over our memory
+   * rather than a copy of it: from here we only report its pid (stack
+   * and system calls, no allocation) and exit. */
+  p = clone(pid1_main, clone_stack(rt), CLONE_VM | CLONE_PARENT | SIGCHLD, rt);
   if (p < 0)
-    die(rt, FAIL_SETUP, errno, "fork pid 1");
-  if (p == 0)
-    pid1(rt);
+    die(rt, FAIL_SETUP, errno, "start pid 1");
   snprintf(msg, sizeof(msg), "P%d", (int)p);
   if (write(rt->sk, msg, strlen(msg)) < 0)
     _exit(CLI_RUN_EXIT_FAILED);
