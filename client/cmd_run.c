@@ -852,15 +852,16 @@ static void on_started(void *ctx, pid_t pid1)
 /* Records the exit (or removes the container with --rm: through the
  * remover when one runs, else in the background), then lets go of the
  * container's lock that the monitor held since the start. */
-static int finish(const char *root, const struct cli_run_spec *s, bool rm, int status, int lock, int remover)
+static int finish(const char *root, const struct run_args *a, const struct cli_run_spec *s, int status, int lock,
+                  int remover)
 {
   struct cli_container_state cs = {.exit_code = status, .finished = time(NULL)};
 
   snprintf(cs.status, sizeof(cs.status), "exited");
-  if (rm && remover >= 0 && cli_container_trash(root, s->id, NULL) == WH_OK) {
+  if (a->rm && remover >= 0 && cli_container_trash(root, s->id, a->name, NULL) == WH_OK) {
     if (write(remover, "R", 1) != 1)
       cli_container_trash_remove(root, s->id, NULL);
-  } else if (rm) {
+  } else if (a->rm) {
     cli_container_remove(root, s->id, true, NULL);
   } else {
     cli_container_write_state(s->state_dir, &cs, NULL);
@@ -885,7 +886,7 @@ static int run_foreground(const struct cli_opts *o, const struct run_args *a, st
   s->early_return = true;
   if (cli_runtime_run(s, on_started, &st, &status, &err) != WH_OK)
     fprintf(stderr, "wharf: run \"%s\": %s\n", a->image, err.msg);
-  return finish(o->root, s, a->rm, status, st.lock, st.remover);
+  return finish(o->root, a, s, status, st.lock, st.remover);
 }
 
 /* `wharf stop` (or rm -f) marked the container: no restart. */
@@ -957,7 +958,7 @@ static int run_detached(const struct cli_opts *o, const struct run_args *a, stru
       if (stopped(s))
         break;
     }
-    finish(o->root, s, a->rm, status, lock, -1);
+    finish(o->root, a, s, status, lock, -1);
     _exit(0);
   }
   close(p[1]);

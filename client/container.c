@@ -125,9 +125,11 @@ enum wh_code cli_container_create(const char *root, const char *name, char id_ou
     if ((rc = wh_mkdir_p_at(rfd, "containers/names", 0700, err)) != WH_OK)
       return rc;
   }
+  /* an unnamed container is found by its id (or a prefix: its default
+   * name is one), so only a chosen name takes a link */
   snprintf(dir, sizeof(dir), "%s/containers/names", root);
   snprintf(link, sizeof(link), "%s/%s", dir, nm);
-  if (symlink(id, link) < 0) {
+  if (name && symlink(id, link) < 0) {
     if (errno == EEXIST)
       return wh_err_set(err, WH_ECONFLICT, 0, "the container name \"%s\" is already in use", nm);
     return wh_err_set(err, WH_EIO, errno, "name %s", link);
@@ -135,7 +137,8 @@ enum wh_code cli_container_create(const char *root, const char *name, char id_ou
   dir_of(root, id, dir, sizeof(dir));
   if (mkdir(dir, 0700) < 0) {
     rc = wh_err_set(err, WH_EIO, errno, "mkdir %s", dir);
-    unlink(link);
+    if (name)
+      unlink(link);
     return rc;
   }
   for (size_t i = 0; i < WH_ARRAY_LEN(subdirs); i++) {
@@ -386,11 +389,16 @@ static void unname(const char *root, const char *id)
   }
 }
 
-enum wh_code cli_container_trash(const char *root, const char *id, struct wh_err *err)
+enum wh_code cli_container_trash(const char *root, const char *id, const char *name, struct wh_err *err)
 {
-  char from[PATH_MAX], to[PATH_MAX];
+  char from[PATH_MAX], to[PATH_MAX], target[128];
+  ssize_t n;
 
-  unname(root, id);
+  if (name) {
+    snprintf(from, sizeof(from), "%s/containers/names/%s", root, name);
+    if ((n = readlink(from, target, sizeof(target) - 1)) > 0 && (target[n] = '\0', strcmp(target, id) == 0))
+      unlink(from);
+  }
   snprintf(from, sizeof(from), "%s/containers/%s", root, id);
   snprintf(to, sizeof(to), "%s/containers/.trash-%s", root, id);
   if (rename(from, to) < 0)
@@ -420,10 +428,9 @@ enum wh_code cli_container_trash_remove(const char *root, const char *id, struct
 
 enum wh_code cli_container_remove(const char *root, const char *id, bool background, struct wh_err *err)
 {
-  if (!background || cli_container_trash(root, id, NULL) != WH_OK) {
-    unname(root, id);
+  unname(root, id);
+  if (!background || cli_container_trash(root, id, NULL, NULL) != WH_OK)
     return remove_dir(root, id, err);
-  }
   /* out of sight at once (ps lists hex names only), removed by a
    * grandchild that nobody waits for */
   fflush(NULL);

@@ -65,9 +65,10 @@ void cli_container_mark_stopped(const char *state_dir);
  * deleted by a detached process (the caller returns sooner). */
 enum wh_code cli_container_remove(const char *root, const char *id, bool background, struct wh_err *err);
 /* The two halves of a removal in the background: the container loses its
- * names and its directory is renamed out of sight (.trash-ID), then
- * deleted (a sweep deletes what a killed remover left, after a minute). */
-enum wh_code cli_container_trash(const char *root, const char *id, struct wh_err *err);
+ * name (name: the one it was given, or NULL) and its directory is renamed
+ * out of sight (.trash-ID), then deleted (a sweep deletes what a killed
+ * remover left, after a minute). */
+enum wh_code cli_container_trash(const char *root, const char *id, const char *name, struct wh_err *err);
 enum wh_code cli_container_trash_remove(const char *root, const char *id, struct wh_err *err);
 
 #endif

@@ -125,6 +125,29 @@ static void test_container_dir(void **state)
   assert_int_equal(cli_container_remove(root, id, false, &err), WH_OK);
   assert_int_equal(cli_container_find(root, "web", found, &err), WH_ENOTFOUND);
   free(dir);
+  /* unnamed: no name link, found by its default name (the id's first 12
+   * digits); trashed out of sight, then removed */
+  assert_int_equal(cli_container_create(root, NULL, id, &dir, &err), WH_OK);
+  char shortid[16], names[PATH_MAX];
+  snprintf(shortid, sizeof(shortid), "%.12s", id);
+  snprintf(names, sizeof(names), "%s/containers/names/%s", root, shortid);
+  assert_int_equal(access(names, F_OK), -1);
+  assert_int_equal(cli_container_find(root, shortid, found, &err), WH_OK);
+  assert_string_equal(found, id);
+  assert_int_equal(cli_container_trash(root, id, NULL, &err), WH_OK);
+  assert_int_equal(cli_container_find(root, shortid, found, &err), WH_ENOTFOUND);
+  assert_int_equal(cli_container_trash_remove(root, id, &err), WH_OK);
+  snprintf(names, sizeof(names), "%s/containers/.trash-%s", root, id);
+  assert_int_equal(access(names, F_OK), -1);
+  free(dir);
+  /* named: trash drops the name with the directory */
+  assert_int_equal(cli_container_create(root, "api", id, &dir, &err), WH_OK);
+  assert_int_equal(cli_container_trash(root, id, "api", &err), WH_OK);
+  assert_int_equal(cli_container_find(root, "api", found, &err), WH_ENOTFOUND);
+  assert_int_equal(cli_container_create(root, "api", found, &dir2, &err), WH_OK);
+  free(dir2);
+  assert_int_equal(cli_container_trash_remove(root, id, &err), WH_OK);
+  free(dir);
   char cmd[128];
   snprintf(cmd, sizeof(cmd), "rm -rf %s", root);
   assert_int_equal(system(cmd), 0);
