@@ -175,6 +175,117 @@ fail:
   return rc;
 }
 
+/* ---- the init layer ----------------------------------------------------------
+ * The mount points every start needs, made once per image in the cache as
+ * an extra topmost lower layer, "<alg>-<config hex>.init": a start then
+ * creates nothing in the container's upper directory (there each file
+ * costs an inode and overlayfs copies its directory up, at every start).
+ * It holds /proc, /sys and /dev where no layer has an entry of that name,
+ * and, when every layer's /etc is a directory or absent, /etc with empty
+ * hosts, hostname and resolv.conf (bind-mount targets: they hide the
+ * image's own, which the mounts hide anyway). Its root and /etc take the
+ * owner, mode and times of the topmost layer's, as overlayfs shows the
+ * topmost. No /etc at all when a layer's /etc is anything else (a start
+ * then checks and makes what it needs, as without the layer). */
+
+static const char *const init_dirs[] = {"proc", "sys", "dev"};
+static const char *const init_files[] = {"hosts", "hostname", "resolv.conf"};
+
+static enum wh_code init_attrs(int fd, const char *name, const struct stat *like, const struct cli_idmap *m,
+                               struct wh_err *err)
+{
+  struct timespec ts[2] = {like->st_atim, like->st_mtim};
+
+  if (!m->rootless && fchownat(fd, name, like->st_uid, like->st_gid, AT_SYMLINK_NOFOLLOW) < 0)
+    return wh_err_set(err, WH_EIO, errno, "init layer: chown %s", name);
+  if (fchmodat(fd, name, like->st_mode & 07777, 0) < 0 || utimensat(fd, name, ts, AT_SYMLINK_NOFOLLOW) < 0)
+    return wh_err_set(err, WH_EIO, errno, "init layer: attributes of %s", name);
+  return WH_OK;
+}
+
+static enum wh_code fill_init(int cache, int t, const struct cli_idmap *m, char *const *lowers, size_t n,
+                              struct wh_err *err)
+{
+  struct stat top, etc, sb;
+  bool need[WH_ARRAY_LEN(init_dirs)], have_etc = false, etc_ok = true;
+  struct stat root_like = {.st_mode = 0755, .st_uid = m->uid_base, .st_gid = m->gid_base};
+  enum wh_code rc;
+
+  for (size_t j = 0; j < WH_ARRAY_LEN(need); j++)
+    need[j] = true;
+  for (size_t i = 0; i < n; i++) { /* top layer first */
+    WH_AUTOCLOSE int l = openat(cache, lowers[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (l < 0 || (i == 0 && fstat(l, &top) < 0))
+      return wh_err_set(err, WH_EIO, errno, "init layer: open %s", lowers[i]);
+    for (size_t j = 0; j < WH_ARRAY_LEN(init_dirs); j++)
+      if (fstatat(l, init_dirs[j], &sb, AT_SYMLINK_NOFOLLOW) == 0)
+        need[j] = false;
+    if (fstatat(l, "etc", &sb, AT_SYMLINK_NOFOLLOW) == 0) {
+      etc_ok = etc_ok && S_ISDIR(sb.st_mode);
+      if (!have_etc)
+        etc = sb, have_etc = true;
+    }
+  }
+  for (size_t j = 0; j < WH_ARRAY_LEN(init_dirs); j++) {
+    if (!need[j])
+      continue;
+    if (mkdirat(t, init_dirs[j], 0700) < 0)
+      return wh_err_set(err, WH_EIO, errno, "init layer: mkdir %s", init_dirs[j]);
+    root_like.st_mode = strcmp(init_dirs[j], "dev") == 0 ? 0755 : 0555;
+    if ((rc = init_attrs(t, init_dirs[j], &root_like, m, err)) != WH_OK)
+      return rc;
+  }
+  if (etc_ok) {
+    WH_AUTOCLOSE int e = -1;
+    if (mkdirat(t, "etc", 0700) < 0 || (e = openat(t, "etc", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+      return wh_err_set(err, WH_EIO, errno, "init layer: mkdir etc");
+    root_like.st_mode = 0644;
+    for (size_t j = 0; j < WH_ARRAY_LEN(init_files); j++) {
+      int f = openat(e, init_files[j], O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0600);
+      if (f < 0)
+        return wh_err_set(err, WH_EIO, errno, "init layer: create etc/%s", init_files[j]);
+      close(f);
+      if ((rc = init_attrs(e, init_files[j], &root_like, m, err)) != WH_OK)
+        return rc;
+    }
+    root_like.st_mode = 0755;
+    if ((rc = init_attrs(t, "etc", have_etc ? &etc : &root_like, m, err)) != WH_OK)
+      return rc;
+  }
+  return init_attrs(t, ".", &top, m, err);
+}
+
+/* Makes sure the init layer `name` of the image whose layers are lowers
+ * (top first) is in the cache. */
+static enum wh_code init_layer(int cache, const struct cli_idmap *m, char *const *lowers, size_t n,
+                               const char *name, struct wh_err *err)
+{
+  char tmp[NAME_MAX + 1], rnd[17];
+  struct stat sb;
+  enum wh_code rc;
+  WH_AUTOCLOSE int t = -1;
+
+  if (fstatat(cache, name, &sb, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(sb.st_mode))
+    return WH_OK;
+  if ((rc = wh_random_hex(rnd, 8, err)) != WH_OK)
+    return rc;
+  snprintf(tmp, sizeof(tmp), "tmp-%.80s-%s", name, rnd);
+  if (mkdirat(cache, tmp, 0700) < 0)
+    return wh_err_set(err, WH_EIO, errno, "layer cache: mkdir %s", tmp);
+  if ((t = openat(cache, tmp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+    rc = wh_err_set(err, WH_EIO, errno, "layer cache: open %s", tmp);
+  else if ((rc = fill_init(cache, t, m, lowers, n, err)) == WH_OK && syncfs(t) < 0)
+    rc = wh_err_set(err, WH_EIO, errno, "layer cache: sync");
+  if (rc == WH_OK && renameat(cache, tmp, cache, name) < 0) {
+    if (errno == EEXIST || errno == ENOTEMPTY) /* another run won: use its copy */
+      return cli_extract_rmtree_at(cache, tmp, err);
+    rc = wh_err_set(err, WH_EIO, errno, "layer cache: rename %s", name);
+  }
+  if (rc != WH_OK)
+    cli_extract_rmtree_at(cache, tmp, NULL);
+  return rc;
+}
+
 static bool overlay_available(void)
 {
   WH_AUTOFCLOSE FILE *f = NULL;
@@ -269,19 +380,26 @@ enum wh_code cli_rootfs_prepare(struct store *st, const char *root, const char *
   if (cache < 0)
     return wh_err_set(err, WH_EIO, errno, "open %s", dir);
   sweep_tmp(cache);
-  if (!(s->layers_dir = strdup(dir)) || !(s->lowers = calloc(img->n_layers, sizeof(*s->lowers))))
+  if (!(s->layers_dir = strdup(dir)) || !(s->lowers = calloc(img->n_layers + 1, sizeof(*s->lowers))))
     return wh_err_set(err, WH_ENOMEM, 0, "out of memory");
-  s->n_lowers = img->n_layers; /* filled from the end: release frees what is set */
+  s->n_lowers = img->n_layers + 1; /* filled from the end: release frees what is set */
   for (size_t i = 0; i < img->n_layers; i++) {
     const struct wh_descriptor *d = &img->layers[i];
     char name[NAME_MAX + 1];
     snprintf(name, sizeof(name), "%s-%s", wh_digest_alg_name(d->digest.alg), wh_digest_hex(&d->digest));
     if ((rc = cache_layer(st, repo, &s->idmap, cache, d, &ids[i], name, err)) != WH_OK)
       return rc;
-    /* top layer first */
-    if (!(s->lowers[img->n_layers - 1 - i] = strdup(name)))
+    /* the init layer on top, then the image's top layer first */
+    if (!(s->lowers[img->n_layers - i] = strdup(name)))
       return wh_err_set(err, WH_ENOMEM, 0, "out of memory");
   }
+  char name[NAME_MAX + 1];
+  snprintf(name, sizeof(name), "%s-%s" CLI_INIT_LAYER_SUFFIX, wh_digest_alg_name(img->config.digest.alg),
+           wh_digest_hex(&img->config.digest));
+  if ((rc = init_layer(cache, &s->idmap, s->lowers + 1, img->n_layers, name, err)) != WH_OK)
+    return rc;
+  if (!(s->lowers[0] = strdup(name)))
+    return wh_err_set(err, WH_ENOMEM, 0, "out of memory");
   return WH_OK;
 }
 
@@ -370,12 +488,18 @@ enum wh_code cli_layer_cache_prune(struct store *st, const char *root, bool dry_
         char ds[WH_DIGEST_STR_MAX];
         if (!dash || strncmp(e->d_name, "tmp-", 4) == 0 || e->d_name[0] == '.')
           continue;
-        snprintf(ds, sizeof(ds), "%.*s:%s", (int)(dash - e->d_name), e->d_name, dash + 1);
+        /* a layer is named by its blob's digest, an init layer by its
+         * image config's (and the suffix) */
+        size_t hex = strlen(dash + 1), sl = strlen(CLI_INIT_LAYER_SUFFIX);
+        bool init = hex > sl && strcmp(dash + 1 + hex - sl, CLI_INIT_LAYER_SUFFIX) == 0;
+        if (init)
+          hex -= sl;
+        snprintf(ds, sizeof(ds), "%.*s:%.*s", (int)(dash - e->d_name), e->d_name, (int)hex, dash + 1);
         if (wh_digest_parsez(ds, &dg, NULL) != WH_OK || used(&u, m->d_name, e->d_name) ||
             store_blob_stat(st, NULL, &dg, NULL, NULL) != WH_ENOTFOUND)
           continue;
         *bytes_out += tree_bytes(dirfd(d), e->d_name, 0);
-        (*n_out)++;
+        *n_out += !init; /* an image's init layer is not one of its layers */
         if (!dry_run && (rc = cli_extract_rmtree_at(dirfd(d), e->d_name, err)) != WH_OK)
           goto out;
       }

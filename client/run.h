@@ -156,12 +156,18 @@ int64_t cli_parse_duration_ns(const char *s);
 
 /* ---- rootfs.c -------------------------------------------------------------- */
 
+/* The name of an image's init layer in the layer cache: "<alg>-<hex of its
+ * config's digest>" and this (see rootfs.c). */
+#define CLI_INIT_LAYER_SUFFIX ".init"
+
 /* The id mapping for this caller (see CLI_RUN_DEFAULT_ID_BASE). */
 void cli_idmap_default(struct cli_idmap *m);
 
 /* Makes sure every layer of the image (manifest img, config in cfg) is
  * extracted in the layer cache below root (<root>/layers/<map>/<hex>),
- * verifying its digest and diff_id, and fills s->layers_dir / s->lowers.
+ * verifying its digest and diff_id, and that the image's init layer (its
+ * mount points, see rootfs.c) is there too, and fills s->layers_dir /
+ * s->lowers (the init layer first).
  * When overlay cannot be used, flattens the layers into
  * <state_dir>/rootfs instead and sets s->copied_root (warned once on
  * stderr by the caller through *fallback). */
@@ -171,8 +177,9 @@ enum wh_code cli_rootfs_prepare(struct store *st, const char *root, const char *
                                 struct wh_err *err);
 
 /* Removes (or with dry_run only counts) the cached layers whose blob left
- * the store and that no container uses; *n_out directories, *bytes_out
- * bytes on disk. */
+ * the store and that no container uses, and the init layers of images
+ * whose config left it; *n_out layers (init layers not counted),
+ * *bytes_out bytes on disk. */
 enum wh_code cli_layer_cache_prune(struct store *st, const char *root, bool dry_run, uint64_t *n_out,
                                    uint64_t *bytes_out, struct wh_err *err);
 

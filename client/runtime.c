@@ -193,16 +193,22 @@ static int target_in_root(const struct rt *rt, const char *path, bool file, bool
     if (dfd < 0)
       die(rt, FAIL_SETUP, errno, "mount target \"%s\"", path);
     struct stat st;
-    if (fstatat(dfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISREG(st.st_mode)) {
+    bool exists = fstatat(dfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0;
+    if (exists && !S_ISREG(st.st_mode)) {
       if (S_ISDIR(st.st_mode))
         die(rt, FAIL_SETUP, 0, "mount target \"%s\": the image has a directory there", path);
       if (unlinkat(dfd, base, 0) < 0)
         die(rt, FAIL_SETUP, errno, "replace \"%s\"", path);
+      exists = false;
     }
-    int f = openat(dfd, base, O_CREAT | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644);
-    if (f < 0)
-      die(rt, FAIL_SETUP, errno, "mount target \"%s\"", path);
-    close(f);
+    /* a file there already is left alone: opened to write, overlayfs
+     * would copy it (and its directory) up for nothing */
+    if (!exists) {
+      int f = openat(dfd, base, O_CREAT | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644);
+      if (f < 0)
+        die(rt, FAIL_SETUP, errno, "mount target \"%s\"", path);
+      close(f);
+    }
     fd = openat(dfd, base, O_PATH | O_NOFOLLOW | O_CLOEXEC);
     close(dfd);
     if (fd < 0)

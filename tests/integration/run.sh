@@ -228,6 +228,10 @@ is "without overlayfs the image is copied into the container" "$OUT" "x
 # the layer cache follows the store: rmi + prune remove unpacked layers no
 # container uses
 run --name keeper busybox true
+# the image's init layer holds the mount points: a start writes nothing
+KEEPER=$(readlink "$R/containers/names/keeper")
+is "a start creates nothing in the container's upper directory" \
+  "$(find "$R/containers/$KEEPER/upper" -mindepth 1 | wc -l)" 0
 wf "$R" tag busybox other:1 >/dev/null
 check "rmi of both names of the image" wf "$R" rmi busybox other:1
 like "prune keeps a layer a container still uses" "$(wf "$R" prune --grace 0 2>/dev/null)" ' 0 unpacked layers'
