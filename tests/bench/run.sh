@@ -2,16 +2,20 @@
 # tests/bench/run.sh: container start-up, `wharf run --rm IMG true`, against
 # runc and crun running the same busybox root filesystem from an OCI bundle
 # and `podman run --rm --runtime runc` of the same image, in one run; plus
-# the first run of a new image (layer extraction into the cache).
+# the floor (tests/bench/floor.c: clone into new namespaces, overlay,
+# pivot_root, exec true, nothing else) and the first run of an image
+# (layer extraction into the cache).
 #
-#   tests/bench/run.sh [RUNS]        (default 30 runs of each, as root)
+#   tests/bench/run.sh [RUNS]        (default 30 rounds, as root)
 #
 # crun runs inside a private mount namespace with /sys/fs/cgroup/unified
-# unmounted: on a host with hybrid cgroups that is the only way it starts.
-# Each tool's time is the mean wall time of RUNS sequential runs (after one
-# warm-up run); ratio = the peer's time / wharf's (>1: wharf is faster).
-# Not a test: never part of make check, exits 0 on slowness, a missing
-# peer reads "n/a".
+# unmounted: on a host with hybrid cgroups that is the only way it starts;
+# that wrapper (unshare, sh, umount) is timed alone too, and crun's figure
+# is also given net of it. The tools take turns, one run each per round,
+# so that a machine whose speed drifts (a shared VM) slows them alike; each
+# figure is the median of its RUNS runs (after one warm-up run); ratio =
+# the peer's time / wharf's (>1: wharf is faster). Not a test: never part
+# of make check, exits 0 on slowness, a missing peer reads "n/a".
 set -uo pipefail
 RUNS=${1:-30}
 DIR=$(cd "$(dirname "$0")" && pwd)
@@ -59,11 +63,49 @@ if command -v runc >/dev/null; then
     mv "$T/c" "$T/bundle/config.json"
 fi
 
-note "wharf: $WHARF; $RUNS runs each"
-W=$(mean_ms "$WHARF" --root "$T/store" run --rm busybox true) || W=
-R=n/a C=n/a P=n/a
-command -v runc >/dev/null && { R=$(mean_ms runc_once) || R=n/a; }
-command -v crun >/dev/null && [[ -f $T/bundle/config.json ]] && { C=$(mean_ms crun_once) || C=n/a; }
+# the floor, built here; its overlay's lower is the bundle's root filesystem
+FLOOR=
+if cc -O2 -o "$T/floor" "$DIR/floor.c" 2>/dev/null; then
+  mkdir -p "$T/fl/upper" "$T/fl/work" "$T/fl/mnt"
+  chown 1000000000:1000000000 "$T/fl/upper"
+  FLOOR=floor_once
+fi
+floor_once() { "$T/floor" "$T/bundle/rootfs" "$T/fl/upper" "$T/fl/work" "$T/fl/mnt"; }
+wharf_once() { "$WHARF" --root "$T/store" run --rm busybox true; }
+wrapper_once() { unshare -m sh -c 'umount /sys/fs/cgroup/unified 2>/dev/null; exec true'; }
+true_once() { /bin/true; }
+
+# Round-robin: every round runs each tool once (a failing tool drops out);
+# $T/times.TOOL holds its times in ms.
+TOOLS=(wharf_once floor_once true_once)
+command -v runc >/dev/null && TOOLS+=(runc_once)
+command -v crun >/dev/null && [[ -f $T/bundle/config.json ]] && TOOLS+=(crun_once wrapper_once)
+[[ -n $FLOOR ]] || TOOLS=("${TOOLS[@]/floor_once/}")
+note "wharf: $WHARF; $RUNS rounds of: ${TOOLS[*]}"
+declare -A DEAD=()
+for t in "${TOOLS[@]}"; do [[ -n $t ]] && { $t >/dev/null 2>&1 || DEAD[$t]=1; }; done
+for ((i = 0; i < RUNS; i++)); do
+  for t in "${TOOLS[@]}"; do
+    [[ -z $t || -n ${DEAD[$t]:-} ]] && continue
+    a=$EPOCHREALTIME
+    if $t >/dev/null 2>&1; then
+      b=$EPOCHREALTIME
+      awk -v a="$a" -v b="$b" 'BEGIN { printf "%.3f\n", (b - a) * 1000 }' >>"$T/times.$t"
+    else
+      DEAD[$t]=1
+    fi
+  done
+done
+median() {
+  [[ -n ${DEAD[$1]:-} || ! -s $T/times.$1 ]] && { echo n/a; return; }
+  sort -n "$T/times.$1" | awk '{ v[NR] = $1 } END { printf "%.2f", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+W=$(median wharf_once)
+[[ $W == n/a ]] && W=
+F=$(median floor_once) R=$(median runc_once) C=$(median crun_once) CW=$(median wrapper_once) TR=$(median true_once)
+CN=n/a
+[[ $C != n/a && $CW != n/a && $TR != n/a ]] && CN=$(awk -v c="$C" -v w="$CW" -v t="$TR" 'BEGIN { printf "%.2f", c - (w - t) }')
+P=n/a
 if command -v podman >/dev/null && command -v runc >/dev/null; then
   export CONTAINERS_STORAGE_CONF=$T/storage.conf
   printf '[storage]\ndriver = "overlay"\nrunroot = "%s/prun"\ngraphroot = "%s/pgraph"\n' "$T" "$T" >"$T/storage.conf"
@@ -75,11 +117,13 @@ if command -v podman >/dev/null && command -v runc >/dev/null; then
   podman system reset -f >/dev/null 2>&1
 fi
 ratio() { [[ $1 == n/a || -z $W ]] && echo n/a || awk -v p="$1" -v w="$W" 'BEGIN { printf "%.1fx", p / w }'; }
-printf '%-44s %10s %8s\n' "start + run true + remove (mean)" "ms" "ratio"
-printf '%-44s %10s %8s\n' "wharf run --rm busybox true" "${W:-n/a}" ""
-printf '%-44s %10s %8s\n' "runc run (same rootfs, bundle)" "$R" "$(ratio "$R")"
-printf '%-44s %10s %8s\n' "crun run (same rootfs, bundle)" "$C" "$(ratio "$C")"
-printf '%-44s %10s %8s\n' "podman run --rm --runtime runc" "$P" "$(ratio "$P")"
+printf '%-52s %10s %8s\n' "start + run true + remove (median)" "ms" "ratio"
+printf '%-52s %10s %8s\n' "wharf run --rm busybox true" "${W:-n/a}" ""
+printf '%-52s %10s %8s\n' "runc run (same rootfs, bundle)" "$R" "$(ratio "$R")"
+printf '%-52s %10s %8s\n' "crun run (same rootfs, bundle, in its wrapper)" "$C" "$(ratio "$C")"
+printf '%-52s %10s %8s\n' "crun run, net of the wrapper (wrapper $CW, true $TR)" "$CN" "$(ratio "$CN")"
+printf '%-52s %10s %8s\n' "podman run --rm --runtime runc (mean)" "$P" "$(ratio "$P")"
+printf '%-52s %10s %8s\n' "floor: clone+overlay+pivot_root+exec true only" "$F" "$(ratio "$F")"
 
 # the first run of an image: its layer is extracted into the cache
 FIRST=$(
@@ -90,4 +134,4 @@ FIRST=$(
   done
   awk -v a="$a" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.2f", (b - a) * 1000 / 5 }'
 )
-printf '%-44s %10s\n' "wharf run, first run (layer extracted)" "$FIRST"
+printf '%-52s %10s\n' "wharf run, first run (layer extracted, mean of 5)" "$FIRST"
