@@ -199,6 +199,10 @@ uint64_t cli_pid_start_time(pid_t pid)
   /* comm may hold spaces and parentheses: fields restart after the last ')' */
   if (!(p = strrchr(buf, ')')))
     return 0;
+  /* a zombie has ended: waiting for its reaper (an init that reaps slowly
+   * after a kill -9 of wharf) does not keep a container running */
+  if (p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X'))
+    return 0;
   for (int field = 2; field < 22 && p; field++)
     p = strchr(p + 1, ' ');
   return p ? strtoull(p + 1, NULL, 10) : 0;

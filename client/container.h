@@ -38,7 +38,7 @@ enum wh_code cli_container_create(const char *root, const char *name, char id_ou
 enum wh_code cli_container_write_config(const char *state_dir, json_t *config, struct wh_err *err);
 enum wh_code cli_container_write_state(const char *state_dir, const struct cli_container_state *st,
                                        struct wh_err *err);
-/* Field 22 of /proc/PID/stat (0 when the process is gone). */
+/* Field 22 of /proc/PID/stat (0 when the process is gone or a zombie). */
 uint64_t cli_pid_start_time(pid_t pid);
 /* Name, full id or unique id prefix -> id. */
 enum wh_code cli_container_find(const char *root, const char *what, char id_out[65], struct wh_err *err);

@@ -213,6 +213,20 @@ for i in $(seq 50); do kill -0 "$PID" 2>/dev/null || break; sleep 0.1; done
 pass_if "pid 1 dies with its monitor" "$(! kill -0 "$PID" 2>/dev/null; echo $?)"
 is "the next command removes what --rm left" "$(wf "$R" ps -a -q | wc -l)" 0
 pass_if "... and its cgroup" "$([[ -n $CG && ! -d $CG ]]; echo $?)" "$CG"
+# the same for a foreground run --rm (its remover leaves with it); pid 1
+# ends at once, while this host's init may reap it only seconds later
+"$WHARF" --root "$R" run --rm --name fg busybox sleep 60 >/dev/null 2>&1 &
+FG=$!
+wh_track "$FG"
+for i in $(seq 50); do
+  PID=$(wf "$R" ps --format json | jq -r '.[] | select(.name == "fg") | .pid')
+  [[ -n $PID && $PID != null ]] && break
+  sleep 0.1
+done
+kill -9 "$FG"
+wait "$FG" 2>/dev/null
+for i in $(seq 50); do wh_running "$PID" || break; sleep 0.1; done
+is "a killed foreground run --rm: the next command removes it at once" "$(wf "$R" ps -a -q | wc -l)" 0
 ID=$(run -d --name victim2 busybox sleep 60)
 PID=$(wf "$R" ps --format json | jq -r '.[] | select(.name == "victim2") | .pid')
 kill -9 "$(awk '{print $4}' "/proc/$PID/stat")"
