@@ -5,7 +5,9 @@
  * State directory: config.json (what it runs, written once at creation),
  * state.json (status, pid 1's host pid and start time, exit code, times;
  * replaced atomically by rename), rootfs/ upper/ work/ (the overlay),
- * hosts hostname resolv.conf (bind-mounted into it) and, detached, log.
+ * hosts hostname resolv.conf (bind-mounted into it) and, detached, log;
+ * the directory itself is the container's lock (flock), held by its
+ * monitor while the container runs.
  * Invariants: a name is taken by creating its link (symlinkat fails when
  * it exists), so two containers never share one; a pid in state.json is
  * only trusted with its start time (/proc/PID/stat field 22), so a reused
@@ -351,11 +353,9 @@ void cli_container_mark_stopped(const char *state_dir)
 
 int cli_container_lock(const char *state_dir, long wait_ms)
 {
-  char path[PATH_MAX + 8];
-  int fd;
+  /* the directory itself: no lock file to make at each start */
+  int fd = open(state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
 
-  snprintf(path, sizeof(path), "%s/lock", state_dir);
-  fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
   if (fd < 0)
     return -1;
   for (long waited = 0;; waited += 10) {

@@ -997,15 +997,40 @@ static void sync_mapped(struct rt *rt)
   }
 }
 
+/* Closes every fd from 3 up but those in keep (ascending, -1s first). */
+static void close_all_but(const int *keep, size_t n)
+{
+  unsigned from = 3;
+
+  for (size_t i = 0; i < n; i++) {
+    if (keep[i] < (int)from)
+      continue;
+    if ((unsigned)keep[i] > from)
+      close_range(from, (unsigned)keep[i] - 1, 0);
+    from = (unsigned)keep[i] + 1;
+  }
+  close_range(from, ~0u, 0);
+}
+
+static int cmp_int(const void *a, const void *b)
+{
+  return (*(const int *)a > *(const int *)b) - (*(const int *)a < *(const int *)b);
+}
+
 static __attribute__((noreturn)) void first_child(struct rt *rt)
 {
   const struct cli_run_spec *s = rt->s;
   int nsflags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWCGROUP;
+  int keep[] = {rt->err_w, rt->sk, s->out_fd};
   pid_t p;
   char msg[32];
 
   if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
     die(rt, FAIL_SETUP, errno, "pdeathsig");
+  /* pid 1 never execs: none of the monitor's fds (its lock on the state
+   * directory, the signalfd, ...) may follow it into the container */
+  qsort(keep, WH_ARRAY_LEN(keep), sizeof(keep[0]), cmp_int);
+  close_all_but(keep, WH_ARRAY_LEN(keep));
   if (!s->idmap.rootless) {
     if (unshare(CLONE_NEWNS) < 0)
       die(rt, FAIL_SETUP, errno, "unshare the mount namespace");

@@ -166,6 +166,11 @@ run --rm --name dup busybox true
 run -d --name dup busybox sleep 30 >/dev/null
 OUT=$(run --name dup busybox true 2>&1)
 like "a name in use is refused" "$?:$OUT" '^125:.*already in use'
+# pid 1 never execs: it holds stdio and its socket to the monitor, no fd of
+# wharf's (the container's lock is a directory of the host)
+PID=$(wf "$R" ps --format json | jq -r '.[] | select(.name == "dup") | .pid')
+is "pid 1 holds no fd of wharf's but its socket to the monitor" \
+  "$(find "/proc/$PID/fd" -mindepth 1 -printf '%l\n' | grep -vc '^socket:\|^/dev/null$\|/log$')" 0
 wf "$R" rm -f dup >/dev/null
 
 # ---- limits ------------------------------------------------------------------------
