@@ -6,12 +6,12 @@
 #define CLI_ARCHIVE_LAZY_IMPL
 #include "client/archive-lazy.h"
 
-#include <dlfcn.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 
 #include "common/cleanup.h"
+#include "common/lazy.h"
 
 struct cli_archive_api cli_archive_api;
 
@@ -21,23 +21,14 @@ static char failure[256];
 
 static void load(void)
 {
-  static const char *const sonames[] = {"libarchive.so.13", "libarchive.so"};
-  void *h = NULL;
+  static const char *const sonames[] = {"libarchive.so.13", "libarchive.so", NULL};
+#define CLI_ARCHIVE_NAME(f) #f,
+#define CLI_ARCHIVE_ADDR(f) (void **)&cli_archive_api.f,
+  static const char *const names[] = {CLI_ARCHIVE_FUNCS(CLI_ARCHIVE_NAME)};
+  void **const fields[] = {CLI_ARCHIVE_FUNCS(CLI_ARCHIVE_ADDR)};
 
-  for (size_t i = 0; h == NULL && i < WH_ARRAY_LEN(sonames); i++)
-    h = dlopen(sonames[i], RTLD_NOW | RTLD_LOCAL);
-  if (h == NULL) {
-    snprintf(failure, sizeof(failure), "layers need libarchive (Debian libarchive13): %s", dlerror());
-    return;
-  }
-#define CLI_ARCHIVE_SYM(f)                                                                                    \
-  if ((*(void **)&cli_archive_api.f = dlsym(h, #f)) == NULL) {                                               \
-    snprintf(failure, sizeof(failure), "libarchive has no %s", #f);                                         \
-    return;                                                                                                  \
-  }
-  CLI_ARCHIVE_FUNCS(CLI_ARCHIVE_SYM)
-#undef CLI_ARCHIVE_SYM
-  loaded = true;
+  loaded = wh_lazy_bind("libarchive", "libarchive13", sonames, names, fields, WH_ARRAY_LEN(names), failure,
+                        sizeof(failure));
 }
 
 enum wh_code cli_archive_load(struct wh_err *err)

@@ -6,34 +6,29 @@
 #define CLI_CURL_LAZY_IMPL
 #include "client/curl-lazy.h"
 
-#include <dlfcn.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "common/cleanup.h"
+#include "common/lazy.h"
 
 static struct cli_curl_api api;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
 static void load(void)
 {
-  static const char *const sonames[] = {"libcurl.so.4", "libcurl.so"};
-  void *h = NULL;
+  static const char *const sonames[] = {"libcurl.so.4", "libcurl.so", NULL};
+#define CLI_CURL_NAME(f) #f,
+#define CLI_CURL_ADDR(f) (void **)&api.f,
+  static const char *const names[] = {CLI_CURL_FUNCS(CLI_CURL_NAME)};
+  void **const fields[] = {CLI_CURL_FUNCS(CLI_CURL_ADDR)};
+  char why[256];
 
-  for (size_t i = 0; h == NULL && i < WH_ARRAY_LEN(sonames); i++)
-    h = dlopen(sonames[i], RTLD_NOW | RTLD_LOCAL);
-  if (h == NULL) {
-    fprintf(stderr, "wharf: libcurl is missing (Debian libcurl4): %s\n", dlerror());
+  if (!wh_lazy_bind("libcurl", "libcurl4", sonames, names, fields, WH_ARRAY_LEN(names), why, sizeof(why))) {
+    fprintf(stderr, "wharf: %s\n", why);
     exit(1);
   }
-#define CLI_CURL_SYM(f)                                                                                       \
-  if ((*(void **)&api.f = dlsym(h, #f)) == NULL) {                                                           \
-    fprintf(stderr, "wharf: libcurl is too old: no %s\n", #f);                                               \
-    exit(1);                                                                                                 \
-  }
-  CLI_CURL_FUNCS(CLI_CURL_SYM)
-#undef CLI_CURL_SYM
 }
 
 const struct cli_curl_api *cli_curl(void)

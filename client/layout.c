@@ -25,7 +25,6 @@
 
 #include <archive.h>
 #include <archive_entry.h>
-#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -38,6 +37,7 @@
 #include "client/layout.h"
 #include "common/cleanup.h"
 #include "common/fsutil.h"
+#include "common/lazy.h"
 
 #define IO_CHUNK (256 * 1024)
 #define ENTRIES_MAX 1000000
@@ -90,21 +90,18 @@ static struct {
 
 static enum wh_code la_load(struct wh_err *err)
 {
-  static const char *const sonames[] = {"libarchive.so.13", "libarchive.so"};
+  static const char *const sonames[] = {"libarchive.so.13", "libarchive.so", NULL};
+#define LA_NAME(f) #f,
+#define LA_ADDR(f) (void **)&la.f,
+  static const char *const names[] = {ARCHIVE_FUNCS(LA_NAME)};
+  void **const fields[] = {ARCHIVE_FUNCS(LA_ADDR)};
   static bool loaded;
-  void *h = NULL;
+  char why[256];
 
   if (loaded)
     return WH_OK;
-  for (size_t i = 0; h == NULL && i < WH_ARRAY_LEN(sonames); i++)
-    h = dlopen(sonames[i], RTLD_NOW | RTLD_LOCAL);
-  if (h == NULL)
-    return wh_err_set(err, WH_EUNSUPPORTED, 0, "tar layouts need libarchive: %s", dlerror());
-#define LA_SYM(f)                                                                                            \
-  if ((*(void **)&la.f = dlsym(h, #f)) == NULL)                                                              \
-    return wh_err_set(err, WH_EUNSUPPORTED, 0, "libarchive: no %s", #f);
-  ARCHIVE_FUNCS(LA_SYM)
-#undef LA_SYM
+  if (!wh_lazy_bind("libarchive", "libarchive13", sonames, names, fields, WH_ARRAY_LEN(names), why, sizeof(why)))
+    return wh_err_set(err, WH_EUNSUPPORTED, 0, "tar layouts: %s", why);
   loaded = true;
   return WH_OK;
 }

@@ -133,13 +133,14 @@ static enum wh_code extract_one(struct store *st, const char *repo, const struct
   return rc == WH_OK ? rc : wh_err_wrap(err, "layer %s", d->digest.str);
 }
 
-/* Makes sure layer d is in the cache directory cache (an fd). */
-static enum wh_code cache_layer(struct store *st, const char *repo, const struct cli_idmap *m, int cache,
-                                const struct wh_descriptor *d, const struct wh_digest *diff_id, const char *name,
+/* Makes sure the cache directory cache (an fd) has the entry name: when
+ * missing, fill(ctx, dirfd) builds it in a tmp- sibling (made with mode),
+ * which is synced and renamed (another run that won the race: its copy). */
+static enum wh_code cache_entry(int cache, const char *name, mode_t mode,
+                                enum wh_code (*fill)(void *ctx, int dirfd, struct wh_err *err), void *ctx,
                                 struct wh_err *err)
 {
   char tmp[NAME_MAX + 1], rnd[17];
-  struct cli_extract_opts o;
   struct stat sb;
   enum wh_code rc;
   WH_AUTOCLOSE int dfd = -1;
@@ -148,31 +149,48 @@ static enum wh_code cache_layer(struct store *st, const char *repo, const struct
     return WH_OK;
   if ((rc = wh_random_hex(rnd, 8, err)) != WH_OK)
     return rc;
-  snprintf(tmp, sizeof(tmp), "tmp-%.64s-%s", name, rnd);
-  if (mkdirat(cache, tmp, 0755) < 0)
+  snprintf(tmp, sizeof(tmp), "tmp-%.80s-%s", name, rnd);
+  if (mkdirat(cache, tmp, mode) < 0)
     return wh_err_set(err, WH_EIO, errno, "layer cache: mkdir %s", tmp);
-  dfd = openat(cache, tmp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  if (dfd < 0) {
+  if ((dfd = openat(cache, tmp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
     rc = wh_err_set(err, WH_EIO, errno, "layer cache: open %s", tmp);
-    goto fail;
-  }
-  opts_for(m, &o, true);
-  if ((rc = extract_one(st, repo, d, diff_id, dfd, &o, err)) != WH_OK)
-    goto fail;
-  if (syncfs(dfd) < 0) {
+  else if ((rc = fill(ctx, dfd, err)) == WH_OK && syncfs(dfd) < 0)
     rc = wh_err_set(err, WH_EIO, errno, "layer cache: sync");
-    goto fail;
-  }
-  if (renameat(cache, tmp, cache, name) < 0) {
+  if (rc == WH_OK && renameat(cache, tmp, cache, name) < 0) {
     if (errno == EEXIST || errno == ENOTEMPTY) /* another run won: use its copy */
       return cli_extract_rmtree_at(cache, tmp, err);
     rc = wh_err_set(err, WH_EIO, errno, "layer cache: rename %s", name);
-    goto fail;
   }
-  return WH_OK;
-fail:
-  cli_extract_rmtree_at(cache, tmp, NULL);
+  if (rc != WH_OK)
+    cli_extract_rmtree_at(cache, tmp, NULL);
   return rc;
+}
+
+struct layer_fill {
+  struct store *st;
+  const char *repo;
+  const struct cli_idmap *m;
+  const struct wh_descriptor *d;
+  const struct wh_digest *diff_id;
+};
+
+static enum wh_code fill_layer(void *ctx, int dfd, struct wh_err *err)
+{
+  struct layer_fill *f = ctx;
+  struct cli_extract_opts o;
+
+  opts_for(f->m, &o, true);
+  return extract_one(f->st, f->repo, f->d, f->diff_id, dfd, &o, err);
+}
+
+/* Makes sure layer d is in the cache directory cache (an fd). */
+static enum wh_code cache_layer(struct store *st, const char *repo, const struct cli_idmap *m, int cache,
+                                const struct wh_descriptor *d, const struct wh_digest *diff_id, const char *name,
+                                struct wh_err *err)
+{
+  struct layer_fill f = {.st = st, .repo = repo, .m = m, .d = d, .diff_id = diff_id};
+
+  return cache_entry(cache, name, 0755, fill_layer, &f, err);
 }
 
 /* ---- the init layer ----------------------------------------------------------
@@ -255,35 +273,28 @@ static enum wh_code fill_init(int cache, int t, const struct cli_idmap *m, char 
   return init_attrs(t, ".", &top, m, err);
 }
 
+struct init_fill {
+  int cache;
+  const struct cli_idmap *m;
+  char *const *lowers;
+  size_t n;
+};
+
+static enum wh_code fill_init_cb(void *ctx, int dfd, struct wh_err *err)
+{
+  struct init_fill *f = ctx;
+
+  return fill_init(f->cache, dfd, f->m, f->lowers, f->n, err);
+}
+
 /* Makes sure the init layer `name` of the image whose layers are lowers
  * (top first) is in the cache. */
 static enum wh_code init_layer(int cache, const struct cli_idmap *m, char *const *lowers, size_t n,
                                const char *name, struct wh_err *err)
 {
-  char tmp[NAME_MAX + 1], rnd[17];
-  struct stat sb;
-  enum wh_code rc;
-  WH_AUTOCLOSE int t = -1;
+  struct init_fill f = {.cache = cache, .m = m, .lowers = lowers, .n = n};
 
-  if (fstatat(cache, name, &sb, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(sb.st_mode))
-    return WH_OK;
-  if ((rc = wh_random_hex(rnd, 8, err)) != WH_OK)
-    return rc;
-  snprintf(tmp, sizeof(tmp), "tmp-%.80s-%s", name, rnd);
-  if (mkdirat(cache, tmp, 0700) < 0)
-    return wh_err_set(err, WH_EIO, errno, "layer cache: mkdir %s", tmp);
-  if ((t = openat(cache, tmp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
-    rc = wh_err_set(err, WH_EIO, errno, "layer cache: open %s", tmp);
-  else if ((rc = fill_init(cache, t, m, lowers, n, err)) == WH_OK && syncfs(t) < 0)
-    rc = wh_err_set(err, WH_EIO, errno, "layer cache: sync");
-  if (rc == WH_OK && renameat(cache, tmp, cache, name) < 0) {
-    if (errno == EEXIST || errno == ENOTEMPTY) /* another run won: use its copy */
-      return cli_extract_rmtree_at(cache, tmp, err);
-    rc = wh_err_set(err, WH_EIO, errno, "layer cache: rename %s", name);
-  }
-  if (rc != WH_OK)
-    cli_extract_rmtree_at(cache, tmp, NULL);
-  return rc;
+  return cache_entry(cache, name, 0700, fill_init_cb, &f, err);
 }
 
 static bool overlay_available(void)

@@ -6,34 +6,29 @@
 #define WH_CRYPTO_LAZY_IMPL
 #include "common/crypto-lazy.h"
 
-#include <dlfcn.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "common/cleanup.h"
+#include "common/lazy.h"
 
 static struct wh_crypto_api api;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
 static void load(void)
 {
-  static const char *const sonames[] = {"libcrypto.so.3", "libcrypto.so"};
-  void *h = NULL;
+  static const char *const sonames[] = {"libcrypto.so.3", "libcrypto.so", NULL};
+#define WH_CRYPTO_NAME(f) #f,
+#define WH_CRYPTO_ADDR(f) (void **)&api.f,
+  static const char *const names[] = {WH_CRYPTO_FUNCS(WH_CRYPTO_NAME)};
+  void **const fields[] = {WH_CRYPTO_FUNCS(WH_CRYPTO_ADDR)};
+  char why[256];
 
-  for (size_t i = 0; h == NULL && i < WH_ARRAY_LEN(sonames); i++)
-    h = dlopen(sonames[i], RTLD_NOW | RTLD_LOCAL);
-  if (h == NULL) {
-    fprintf(stderr, "wharf: libcrypto is missing (Debian libssl3): %s\n", dlerror());
+  if (!wh_lazy_bind("libcrypto", "libssl3", sonames, names, fields, WH_ARRAY_LEN(names), why, sizeof(why))) {
+    fprintf(stderr, "wharf: %s\n", why);
     exit(1);
   }
-#define WH_CRYPTO_SYM(f)                                                                                      \
-  if ((*(void **)&api.f = dlsym(h, #f)) == NULL) {                                                           \
-    fprintf(stderr, "wharf: libcrypto is too old: no %s\n", #f);                                             \
-    exit(1);                                                                                                 \
-  }
-  WH_CRYPTO_FUNCS(WH_CRYPTO_SYM)
-#undef WH_CRYPTO_SYM
 }
 
 const struct wh_crypto_api *wh_crypto(void)
