@@ -1384,8 +1384,8 @@ static enum wh_code spawn(struct rt *rt, void (*fn)(struct rt *, pid_t), pid_t a
   return *child < 0 ? wh_err_set(err, WH_EIO, errno, "fork") : WH_OK;
 }
 
-/* The command's seccomp filter, built once by the monitor before it forks
- * (none when privileged): the command loads it with one system call. */
+/* The command's seccomp filter, compiled once by the monitor (none when
+ * privileged): the command loads it with one system call. */
 static enum wh_code compile_seccomp(struct rt *rt, struct cli_seccomp_prog *prog, struct wh_err *err)
 {
   enum wh_code rc;
@@ -1397,18 +1397,15 @@ static enum wh_code compile_seccomp(struct rt *rt, struct cli_seccomp_prog *prog
   return rc;
 }
 
-/* "M" and the compiled filter (see sync_mapped()). */
+/* "M" and the compiled filter (see sync_mapped()); a child that died
+ * first makes it fail, never SIGPIPE. */
 static enum wh_code send_mapped(int msk, const struct cli_seccomp_prog *prog, struct wh_err *err)
 {
   size_t n = prog ? (size_t)prog->len * sizeof(*prog->insns) : 0;
-  WH_AUTOFREE char *msg = malloc(1 + n);
+  struct iovec iov[2] = {{.iov_base = "M", .iov_len = 1}, {.iov_base = prog ? prog->insns : NULL, .iov_len = n}};
+  struct msghdr msg = {.msg_iov = iov, .msg_iovlen = n ? 2 : 1};
 
-  if (!msg)
-    return wh_err_set(err, WH_ENOMEM, 0, "out of memory");
-  msg[0] = 'M';
-  if (n)
-    memcpy(msg + 1, prog->insns, n);
-  if (write(msk, msg, 1 + n) != (ssize_t)(1 + n))
+  if (sendmsg(msk, &msg, MSG_NOSIGNAL) != (ssize_t)(1 + n))
     return wh_err_set(err, WH_EIO, errno, "sync");
   return WH_OK;
 }
