@@ -135,8 +135,10 @@ static enum wh_code extract_one(struct store *st, const char *repo, const struct
 
 /* Makes sure the cache directory cache (an fd) has the entry name: when
  * missing, fill(ctx, dirfd) builds it in a tmp- sibling (made with mode),
- * which is synced and renamed (another run that won the race: its copy). */
-static enum wh_code cache_entry(int cache, const char *name, mode_t mode,
+ * which is synced (the whole file system with syncfs, unless fill synced
+ * what it wrote itself) and renamed (another run that won the race: its
+ * copy). */
+static enum wh_code cache_entry(int cache, const char *name, mode_t mode, bool fill_syncs,
                                 enum wh_code (*fill)(void *ctx, int dirfd, struct wh_err *err), void *ctx,
                                 struct wh_err *err)
 {
@@ -154,7 +156,7 @@ static enum wh_code cache_entry(int cache, const char *name, mode_t mode,
     return wh_err_set(err, WH_EIO, errno, "layer cache: mkdir %s", tmp);
   if ((dfd = openat(cache, tmp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
     rc = wh_err_set(err, WH_EIO, errno, "layer cache: open %s", tmp);
-  else if ((rc = fill(ctx, dfd, err)) == WH_OK && syncfs(dfd) < 0)
+  else if ((rc = fill(ctx, dfd, err)) == WH_OK && !fill_syncs && syncfs(dfd) < 0)
     rc = wh_err_set(err, WH_EIO, errno, "layer cache: sync");
   if (rc == WH_OK && renameat(cache, tmp, cache, name) < 0) {
     if (errno == EEXIST || errno == ENOTEMPTY) /* another run won: use its copy */
@@ -190,7 +192,7 @@ static enum wh_code cache_layer(struct store *st, const char *repo, const struct
 {
   struct layer_fill f = {.st = st, .repo = repo, .m = m, .d = d, .diff_id = diff_id};
 
-  return cache_entry(cache, name, 0755, fill_layer, &f, err);
+  return cache_entry(cache, name, 0755, false, fill_layer, &f, err);
 }
 
 /* ---- the init layer ----------------------------------------------------------
@@ -209,15 +211,20 @@ static enum wh_code cache_layer(struct store *st, const char *repo, const struct
 static const char *const init_dirs[] = {"proc", "sys", "dev"};
 static const char *const init_files[] = {"hosts", "hostname", "resolv.conf"};
 
+/* Gives fd/name like's owner, mode and times, and syncs it (a few entries:
+ * cheaper than syncfs of the whole file system). */
 static enum wh_code init_attrs(int fd, const char *name, const struct stat *like, const struct cli_idmap *m,
                                struct wh_err *err)
 {
   struct timespec ts[2] = {like->st_atim, like->st_mtim};
+  WH_AUTOCLOSE int f = -1;
 
   if (!m->rootless && fchownat(fd, name, like->st_uid, like->st_gid, AT_SYMLINK_NOFOLLOW) < 0)
     return wh_err_set(err, WH_EIO, errno, "init layer: chown %s", name);
   if (fchmodat(fd, name, like->st_mode & 07777, 0) < 0 || utimensat(fd, name, ts, AT_SYMLINK_NOFOLLOW) < 0)
     return wh_err_set(err, WH_EIO, errno, "init layer: attributes of %s", name);
+  if ((f = openat(fd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0 || fsync(f) < 0)
+    return wh_err_set(err, WH_EIO, errno, "init layer: sync %s", name);
   return WH_OK;
 }
 
@@ -294,7 +301,7 @@ static enum wh_code init_layer(int cache, const struct cli_idmap *m, char *const
 {
   struct init_fill f = {.cache = cache, .m = m, .lowers = lowers, .n = n};
 
-  return cache_entry(cache, name, 0700, fill_init_cb, &f, err);
+  return cache_entry(cache, name, 0700, true, fill_init_cb, &f, err);
 }
 
 static bool overlay_available(void)
