@@ -25,6 +25,7 @@
 #include <zstd.h>
 
 #include "client/extract-int.h"
+#include "client/libs-lazy.h"
 #include "common/cleanup.h"
 #include "common/manifest.h"
 

@@ -41,6 +41,7 @@
 
 #include "client/archive-lazy.h"
 #include "client/layerw.h"
+#include "client/libs-lazy.h"
 #include "common/buf.h"
 #include "common/cleanup.h"
 #include "common/fsutil.h"

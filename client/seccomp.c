@@ -34,6 +34,7 @@
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 
+#include "client/libs-lazy.h"
 #include "client/seccomp.h"
 
 #ifndef CLONE_NEWCGROUP
