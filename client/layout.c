@@ -100,7 +100,8 @@ static enum wh_code la_load(struct wh_err *err)
 
   if (loaded)
     return WH_OK;
-  if (!wh_lazy_bind("libarchive", "libarchive13", sonames, names, fields, WH_ARRAY_LEN(names), why, sizeof(why)))
+  if (!wh_lazy_bind("libarchive", "libarchive13", sonames, names, fields, WH_ARRAY_LEN(names), why,
+                    sizeof(why)))
     return wh_err_set(err, WH_EUNSUPPORTED, 0, "tar layouts: %s", why);
   loaded = true;
   return WH_OK;

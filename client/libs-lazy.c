@@ -17,8 +17,8 @@
 
 #define CLI_LAZY_NAME(f) #f,
 
-static void bind_or_exit(const char *lib, const char *pkg, const char *const *sonames, const char *const *names,
-                         void **const *fields, size_t n)
+static void bind_or_exit(const char *lib, const char *pkg, const char *const *sonames,
+                         const char *const *names, void **const *fields, size_t n)
 {
   char why[256];
 
@@ -28,59 +28,27 @@ static void bind_or_exit(const char *lib, const char *pkg, const char *const *so
   }
 }
 
-static struct cli_zstd_api zstd_api;
-static pthread_once_t zstd_once = PTHREAD_ONCE_INIT;
+/* One table: its struct, the pthread_once that fills it, and the accessor
+ * cli_<name>() of client/libs-lazy.h. */
+#define CLI_LAZY_TABLE(name, FUNCS, lib, pkg, ...)                                                           \
+  static struct cli_##name##_api name##_api;                                                                 \
+  static pthread_once_t name##_once = PTHREAD_ONCE_INIT;                                                     \
+  static void name##_load(void)                                                                              \
+  {                                                                                                          \
+    static const char *const sonames[] = {__VA_ARGS__, NULL};                                                \
+    static const char *const names[] = {FUNCS(CLI_LAZY_NAME)};                                               \
+    void **const fields[] = {FUNCS(CLI_LAZY_ADDR_##name)};                                                   \
+    bind_or_exit(lib, pkg, sonames, names, fields, WH_ARRAY_LEN(names));                                     \
+  }                                                                                                          \
+  const struct cli_##name##_api *cli_##name(void)                                                            \
+  {                                                                                                          \
+    pthread_once(&name##_once, name##_load);                                                                 \
+    return &name##_api;                                                                                      \
+  }
 
-static void zstd_load(void)
-{
-  static const char *const sonames[] = {"libzstd.so.1", "libzstd.so", NULL};
-  static const char *const names[] = {CLI_ZSTD_FUNCS(CLI_LAZY_NAME)};
-#define CLI_ZSTD_ADDR(f) (void **)&zstd_api.f,
-  void **const fields[] = {CLI_ZSTD_FUNCS(CLI_ZSTD_ADDR)};
-
-  bind_or_exit("libzstd", "libzstd1", sonames, names, fields, WH_ARRAY_LEN(names));
-}
-
-const struct cli_zstd_api *cli_zstd(void)
-{
-  pthread_once(&zstd_once, zstd_load);
-  return &zstd_api;
-}
-
-static struct cli_zlib_api zlib_api;
-static pthread_once_t zlib_once = PTHREAD_ONCE_INIT;
-
-static void zlib_load(void)
-{
-  static const char *const sonames[] = {"libz.so.1", "libz.so", NULL};
-  static const char *const names[] = {CLI_ZLIB_FUNCS(CLI_LAZY_NAME)};
-#define CLI_ZLIB_ADDR(f) (void **)&zlib_api.f,
-  void **const fields[] = {CLI_ZLIB_FUNCS(CLI_ZLIB_ADDR)};
-
-  bind_or_exit("zlib", "zlib1g", sonames, names, fields, WH_ARRAY_LEN(names));
-}
-
-const struct cli_zlib_api *cli_zlib(void)
-{
-  pthread_once(&zlib_once, zlib_load);
-  return &zlib_api;
-}
-
-static struct cli_scmp_api scmp_api;
-static pthread_once_t scmp_once = PTHREAD_ONCE_INIT;
-
-static void scmp_load(void)
-{
-  static const char *const sonames[] = {"libseccomp.so.2", "libseccomp.so", NULL};
-  static const char *const names[] = {CLI_SCMP_FUNCS(CLI_LAZY_NAME)};
-#define CLI_SCMP_ADDR(f) (void **)&scmp_api.f,
-  void **const fields[] = {CLI_SCMP_FUNCS(CLI_SCMP_ADDR)};
-
-  bind_or_exit("libseccomp", "libseccomp2", sonames, names, fields, WH_ARRAY_LEN(names));
-}
-
-const struct cli_scmp_api *cli_scmp(void)
-{
-  pthread_once(&scmp_once, scmp_load);
-  return &scmp_api;
-}
+#define CLI_LAZY_ADDR_zstd(f) (void **)&zstd_api.f,
+#define CLI_LAZY_ADDR_zlib(f) (void **)&zlib_api.f,
+#define CLI_LAZY_ADDR_scmp(f) (void **)&scmp_api.f,
+CLI_LAZY_TABLE(zstd, CLI_ZSTD_FUNCS, "libzstd", "libzstd1", "libzstd.so.1", "libzstd.so")
+CLI_LAZY_TABLE(zlib, CLI_ZLIB_FUNCS, "zlib", "zlib1g", "libz.so.1", "libz.so")
+CLI_LAZY_TABLE(scmp, CLI_SCMP_FUNCS, "libseccomp", "libseccomp2", "libseccomp.so.2", "libseccomp.so")

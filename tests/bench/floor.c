@@ -43,8 +43,8 @@ static int child(void *arg)
     _exit(fail("sync"));
   /* the copied mount is locked for pivot_root: bind it onto itself (while
    * still the host's root by id: MNT may be below a 0700 directory) */
-  if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 || mount(mnt, mnt, NULL, MS_BIND | MS_REC, NULL) < 0 ||
-      chdir(mnt) < 0)
+  if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+      mount(mnt, mnt, NULL, MS_BIND | MS_REC, NULL) < 0 || chdir(mnt) < 0)
     _exit(fail("bind the root"));
   if (mount("proc", "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
     _exit(fail("mount /proc"));
@@ -85,7 +85,8 @@ int main(int argc, char **argv)
   if (pipe2(go, O_CLOEXEC) < 0)
     return fail("pipe");
   p = clone(child, stack + sizeof(stack),
-            CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWUTS | CLONE_NEWIPC | SIGCHLD, NULL);
+            CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWUTS | CLONE_NEWIPC | SIGCHLD,
+            NULL);
   if (p < 0)
     return fail("clone");
   snprintf(path, sizeof(path), "/proc/%d/uid_map", (int)p);

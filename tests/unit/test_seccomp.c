@@ -338,10 +338,9 @@ static void test_flags_for_caps(void **state)
 int main(void)
 {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_flags_for_caps),    cmocka_unit_test(test_refused),
-      cmocka_unit_test(test_ordinary),          cmocka_unit_test(test_foreign_abi_killed),
-      cmocka_unit_test(test_compiled),
-      cmocka_unit_test(test_relaxed_sys_admin),
+      cmocka_unit_test(test_flags_for_caps), cmocka_unit_test(test_refused),
+      cmocka_unit_test(test_ordinary),       cmocka_unit_test(test_foreign_abi_killed),
+      cmocka_unit_test(test_compiled),       cmocka_unit_test(test_relaxed_sys_admin),
   };
   return cmocka_run_group_tests_name("seccomp", tests, NULL, NULL);
 }
