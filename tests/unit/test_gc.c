@@ -24,55 +24,8 @@
 #include "common/manifest.h"
 #include "storage/store.h"
 
-struct fixture {
-  char dir[64];
-  struct store *s;
-};
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-  (void)st;
-  (void)flag;
-  (void)ftw;
-  remove(path);
-  return 0;
-}
-
-static int setup(void **state)
-{
-  struct fixture *f = calloc(1, sizeof(*f));
-  struct wh_err e;
-  char tmp[32] = "/tmp/wh-gc-XXXXXX";
-
-  assert_non_null(mkdtemp(tmp));
-  snprintf(f->dir, sizeof(f->dir), "%s/r", tmp);
-  assert_int_equal(store_open(f->dir, STORE_CREATE, &f->s, &e), WH_OK);
-  *state = f;
-  return 0;
-}
-
-static int teardown(void **state)
-{
-  struct fixture *f = *state;
-
-  store_free(f->s);
-  *strrchr(f->dir, '/') = '\0';
-  nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-  free(f);
-  return 0;
-}
-
-static void sql_exec(struct fixture *f, const char *sql)
-{
-  char path[128];
-  sqlite3 *db;
-
-  snprintf(path, sizeof(path), "%s/index.db", f->dir);
-  assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-  sqlite3_busy_timeout(db, 5000);
-  assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
-  sqlite3_close(db);
-}
+#define STORE_FIXTURE_TMP "/tmp/wh-gc-XXXXXX"
+#include "tests/unit/store_fixture.h"
 
 /* Everything in the index looks old (created long ago). */
 static void age_all(struct fixture *f)

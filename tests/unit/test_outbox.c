@@ -27,13 +27,11 @@
 #include "common/manifest.h"
 #include "storage/store.h"
 
+#define STORE_FIXTURE_TMP "/tmp/wh-outbox-XXXXXX"
+#include "tests/unit/store_fixture.h"
+
 #define ALL_EVENTS (STORE_EV_PUSH | STORE_EV_PULL | STORE_EV_DELETE | STORE_EV_TAG)
 #define MAX_SEEN 32
-
-struct fixture {
-  char dir[64];
-  struct store *s;
-};
 
 /* Copies of the rows store_outbox_read() reported. */
 struct seen {
@@ -44,42 +42,6 @@ struct seen {
     char target[16], repo[64], tag[64], digest[80], old_digest[80], media_type[80], who[32], uid[40];
   } e[MAX_SEEN];
 };
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-  (void)st;
-  (void)flag;
-  (void)ftw;
-  remove(path);
-  return 0;
-}
-
-static int setup(void **state)
-{
-  struct fixture *f = calloc(1, sizeof(*f));
-  struct wh_err e;
-  char tmp[32] = "/tmp/wh-outbox-XXXXXX";
-
-  assert_non_null(f);
-  assert_non_null(mkdtemp(tmp));
-  snprintf(f->dir, sizeof(f->dir), "%s/r", tmp);
-  assert_int_equal(store_open(f->dir, STORE_CREATE, &f->s, &e), WH_OK);
-  *state = f;
-  return 0;
-}
-
-static int teardown(void **state)
-{
-  struct fixture *f = *state;
-  char *slash;
-
-  store_free(f->s);
-  slash = strrchr(f->dir, '/');
-  *slash = '\0';
-  nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-  free(f);
-  return 0;
-}
 
 static void copy(char *dst, size_t size, const char *src)
 {
