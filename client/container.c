@@ -372,10 +372,20 @@ int cli_container_lock(const char *state_dir, long wait_ms)
   return -1;
 }
 
-/* Unlinks the name link(s) pointing at id. */
+/* Unlinks the name link at path when it points at id. */
+static void unlink_name(const char *path, const char *id)
+{
+  char target[128];
+  ssize_t n = readlink(path, target, sizeof(target) - 1);
+
+  if (n > 0 && (target[n] = '\0', strcmp(target, id) == 0))
+    unlink(path);
+}
+
+/* Unlinks every name link pointing at id. */
 static void unname(const char *root, const char *id)
 {
-  char dir[PATH_MAX], link[PATH_MAX + 260], target[128];
+  char dir[PATH_MAX], link[PATH_MAX + 260];
   WH_AUTOCLOSEDIR DIR *d = NULL;
   struct dirent *e;
 
@@ -383,25 +393,18 @@ static void unname(const char *root, const char *id)
   if (!(d = opendir(dir)))
     return;
   while ((e = readdir(d))) {
-    ssize_t n;
     snprintf(link, sizeof(link), "%s/%s", dir, e->d_name);
-    if ((n = readlink(link, target, sizeof(target) - 1)) > 0) {
-      target[n] = '\0';
-      if (strcmp(target, id) == 0)
-        unlink(link);
-    }
+    unlink_name(link, id);
   }
 }
 
 enum wh_code cli_container_trash(const char *root, const char *id, const char *name, struct wh_err *err)
 {
-  char from[PATH_MAX], to[PATH_MAX], target[128];
-  ssize_t n;
+  char from[PATH_MAX], to[PATH_MAX];
 
   if (name) {
     snprintf(from, sizeof(from), "%s/containers/names/%s", root, name);
-    if ((n = readlink(from, target, sizeof(target) - 1)) > 0 && (target[n] = '\0', strcmp(target, id) == 0))
-      unlink(from);
+    unlink_name(from, id);
   }
   snprintf(from, sizeof(from), "%s/containers/%s", root, id);
   snprintf(to, sizeof(to), "%s/containers/.trash-%s", root, id);

@@ -228,9 +228,18 @@ static enum wh_code init_attrs(int fd, const char *name, const struct stat *like
   return WH_OK;
 }
 
-static enum wh_code fill_init(int cache, int t, const struct cli_idmap *m, char *const *lowers, size_t n,
-                              struct wh_err *err)
+struct init_fill {
+  int cache;
+  const struct cli_idmap *m;
+  char *const *lowers; /* the image's layers, top first */
+  size_t n;
+};
+
+/* cache_entry()'s fill of an init layer in directory t. */
+static enum wh_code fill_init(void *ctx, int t, struct wh_err *err)
 {
+  const struct init_fill *in = ctx;
+  const struct cli_idmap *m = in->m;
   struct stat top, etc, sb;
   bool need[WH_ARRAY_LEN(init_dirs)], have_etc = false, etc_ok = true;
   struct stat root_like = {.st_mode = 0755, .st_uid = m->uid_base, .st_gid = m->gid_base};
@@ -238,10 +247,10 @@ static enum wh_code fill_init(int cache, int t, const struct cli_idmap *m, char 
 
   for (size_t j = 0; j < WH_ARRAY_LEN(need); j++)
     need[j] = true;
-  for (size_t i = 0; i < n; i++) { /* top layer first */
-    WH_AUTOCLOSE int l = openat(cache, lowers[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  for (size_t i = 0; i < in->n; i++) { /* top layer first */
+    WH_AUTOCLOSE int l = openat(in->cache, in->lowers[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (l < 0 || (i == 0 && fstat(l, &top) < 0))
-      return wh_err_set(err, WH_EIO, errno, "init layer: open %s", lowers[i]);
+      return wh_err_set(err, WH_EIO, errno, "init layer: open %s", in->lowers[i]);
     for (size_t j = 0; j < WH_ARRAY_LEN(init_dirs); j++)
       if (fstatat(l, init_dirs[j], &sb, AT_SYMLINK_NOFOLLOW) == 0)
         need[j] = false;
@@ -280,20 +289,6 @@ static enum wh_code fill_init(int cache, int t, const struct cli_idmap *m, char 
   return init_attrs(t, ".", &top, m, err);
 }
 
-struct init_fill {
-  int cache;
-  const struct cli_idmap *m;
-  char *const *lowers;
-  size_t n;
-};
-
-static enum wh_code fill_init_cb(void *ctx, int dfd, struct wh_err *err)
-{
-  struct init_fill *f = ctx;
-
-  return fill_init(f->cache, dfd, f->m, f->lowers, f->n, err);
-}
-
 /* Makes sure the init layer `name` of the image whose layers are lowers
  * (top first) is in the cache. */
 static enum wh_code init_layer(int cache, const struct cli_idmap *m, char *const *lowers, size_t n,
@@ -301,7 +296,7 @@ static enum wh_code init_layer(int cache, const struct cli_idmap *m, char *const
 {
   struct init_fill f = {.cache = cache, .m = m, .lowers = lowers, .n = n};
 
-  return cache_entry(cache, name, 0700, true, fill_init_cb, &f, err);
+  return cache_entry(cache, name, 0700, true, fill_init, &f, err);
 }
 
 static bool overlay_available(void)
