@@ -10,6 +10,8 @@
  * a "tmp-" sibling and renamed, so a killed extraction leaves only a tmp-
  * directory that the next run removes. Cache directories are never written
  * after the rename: containers see them read-only through overlayfs.
+ * Beside the layers, each <map> directory keeps the compiled seccomp
+ * filters (".seccomp-<flags>", client/seccomp.h); prune removes them.
  */
 #include "config.h"
 
@@ -28,6 +30,7 @@
 #include "client/container.h"
 #include "client/extract.h"
 #include "client/run.h"
+#include "client/seccomp.h"
 #include "common/cleanup.h"
 #include "common/fsutil.h"
 #include "common/manifest.h"
@@ -499,6 +502,9 @@ enum wh_code cli_layer_cache_prune(struct store *st, const char *root, bool dry_
         const char *dash = strchr(e->d_name, '-');
         struct wh_digest dg;
         char ds[WH_DIGEST_STR_MAX];
+        /* kept seccomp filters: the next start compiles them again */
+        if (!dry_run && strncmp(e->d_name, CLI_SECCOMP_KEPT_PREFIX, strlen(CLI_SECCOMP_KEPT_PREFIX)) == 0)
+          unlinkat(dirfd(d), e->d_name, 0);
         if (!dash || strncmp(e->d_name, "tmp-", 4) == 0 || e->d_name[0] == '.')
           continue;
         /* a layer is named by its blob's digest, an init layer by its

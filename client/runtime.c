@@ -1384,15 +1384,17 @@ static enum wh_code spawn(struct rt *rt, void (*fn)(struct rt *, pid_t), pid_t a
   return *child < 0 ? wh_err_set(err, WH_EIO, errno, "fork") : WH_OK;
 }
 
-/* The command's seccomp filter, compiled once by the monitor (none when
- * privileged): the command loads it with one system call. */
+/* The command's seccomp filter, compiled by the monitor (none when
+ * privileged), or read as kept in the layer cache by an earlier start:
+ * the command loads it with one system call. */
 static enum wh_code compile_seccomp(struct rt *rt, struct cli_seccomp_prog *prog, struct wh_err *err)
 {
   enum wh_code rc;
 
   if (rt->s->privileged)
     return WH_OK;
-  if ((rc = cli_seccomp_compile(cli_seccomp_flags_for_caps(rt->s->caps), prog, err)) == WH_OK)
+  if ((rc = cli_seccomp_compile_kept(rt->s->layers_dir, cli_seccomp_flags_for_caps(rt->s->caps), prog, NULL,
+                                     err)) == WH_OK)
     rt->seccomp = prog;
   return rc;
 }

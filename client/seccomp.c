@@ -19,11 +19,15 @@
  */
 #include "config.h"
 
+#include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <sched.h>
 #include <seccomp.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -36,6 +40,7 @@
 
 #include "client/libs-lazy.h"
 #include "client/seccomp.h"
+#include "common/cleanup.h"
 
 #ifndef CLONE_NEWCGROUP
 #define CLONE_NEWCGROUP 0x02000000
@@ -366,6 +371,144 @@ out:
   if (fd >= 0)
     close(fd);
   seccomp_release(f.ctx);
+  return rc;
+}
+
+/* ---- the compiled filter kept in a file --------------------------------------------- */
+
+/* A file's identity; all 0 when it is missing. */
+struct file_id {
+  uint64_t dev, ino, size;
+  int64_t mtime_ns;
+};
+
+/* The kept file: this header, then len instructions. */
+struct kept_hdr {
+  char magic[8];
+  uint32_t flags, len;
+  struct file_id exe, lib, ld_cache; /* what compiled it */
+  uint64_t env;                      /* hash of LD_LIBRARY_PATH */
+  uint64_t sum;                      /* hash of the instructions */
+  char lib_path[256];                /* libseccomp that compiled it */
+};
+
+static const char kept_magic[8] = "WHSCBPF1";
+
+static void file_id_of(const char *path, struct file_id *id)
+{
+  struct stat st;
+
+  memset(id, 0, sizeof(*id));
+  if (stat(path, &st) == 0) {
+    id->dev = st.st_dev, id->ino = st.st_ino, id->size = (uint64_t)st.st_size;
+    id->mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+  }
+}
+
+/* FNV-1a, 64 bits: a torn or damaged file, not an attacker (whoever can
+ * write the store can write its layers too) */
+static uint64_t fnv1a(const void *p, size_t n)
+{
+  const unsigned char *b = p;
+  uint64_t h = 0xcbf29ce484222325ULL;
+
+  for (size_t i = 0; i < n; i++)
+    h = (h ^ b[i]) * 0x100000001b3ULL;
+  return h;
+}
+
+/* The header fields that do not depend on libseccomp: this binary, the
+ * loader's cache and LD_LIBRARY_PATH. */
+static void kept_now(struct kept_hdr *h, unsigned flags)
+{
+  const char *llp = getenv("LD_LIBRARY_PATH");
+
+  memset(h, 0, sizeof(*h));
+  memcpy(h->magic, kept_magic, sizeof(h->magic));
+  h->flags = flags;
+  file_id_of("/proc/self/exe", &h->exe);
+  file_id_of("/etc/ld.so.cache", &h->ld_cache);
+  h->env = llp ? fnv1a(llp, strlen(llp)) : 0;
+}
+
+/* The kept program when it matches now (see cli_seccomp_compile_kept()). */
+static bool kept_read(int dirfd, const char *name, const struct kept_hdr *now, struct cli_seccomp_prog *out)
+{
+  WH_AUTOCLOSE int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  struct kept_hdr h;
+  struct file_id lib;
+  struct stat st;
+  size_t n;
+
+  if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size <= (off_t)sizeof(h) ||
+      read(fd, &h, sizeof(h)) != (ssize_t)sizeof(h))
+    return false;
+  n = (size_t)h.len * sizeof(struct sock_filter);
+  if (memcmp(h.magic, now->magic, sizeof(h.magic)) != 0 || h.flags != now->flags || h.len == 0 ||
+      h.len > BPF_MAXINSNS || st.st_size != (off_t)(sizeof(h) + n) ||
+      memcmp(&h.exe, &now->exe, sizeof(h.exe)) != 0 || now->exe.ino == 0 ||
+      memcmp(&h.ld_cache, &now->ld_cache, sizeof(h.ld_cache)) != 0 || h.env != now->env ||
+      h.lib_path[0] != '/' || memchr(h.lib_path, '\0', sizeof(h.lib_path)) == NULL)
+    return false;
+  file_id_of(h.lib_path, &lib);
+  if (lib.ino == 0 || memcmp(&lib, &h.lib, sizeof(lib)) != 0 || !(out->insns = malloc(n)))
+    return false;
+  if (read(fd, out->insns, n) != (ssize_t)n || fnv1a(out->insns, n) != h.sum) {
+    cli_seccomp_prog_release(out);
+    return false;
+  }
+  out->len = (unsigned short)h.len;
+  return true;
+}
+
+/* Writes p as dirfd/name (a sibling renamed over it); best effort. */
+static void kept_write(int dirfd, const char *name, struct kept_hdr *h, const struct cli_seccomp_prog *p)
+{
+  Dl_info info;
+  char tmp[96];
+  size_t n = (size_t)p->len * sizeof(*p->insns);
+  bool ok;
+  int fd;
+
+  if (dladdr((const void *)cli_scmp()->seccomp_init, &info) == 0 || info.dli_fname == NULL ||
+      info.dli_fname[0] != '/' ||
+      snprintf(h->lib_path, sizeof(h->lib_path), "%s", info.dli_fname) >= (int)sizeof(h->lib_path))
+    return;
+  file_id_of(h->lib_path, &h->lib);
+  h->len = p->len;
+  h->sum = fnv1a(p->insns, n);
+  snprintf(tmp, sizeof(tmp), "%s.tmp-%ld", name, (long)getpid());
+  if ((fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644)) < 0)
+    return;
+  ok = write(fd, h, sizeof(*h)) == (ssize_t)sizeof(*h) && write(fd, p->insns, n) == (ssize_t)n;
+  ok = close(fd) == 0 && ok;
+  if (!ok || renameat(dirfd, tmp, dirfd, name) < 0)
+    unlinkat(dirfd, tmp, 0);
+}
+
+enum wh_code cli_seccomp_compile_kept(const char *dir, unsigned flags, struct cli_seccomp_prog *out,
+                                      bool *from_file, struct wh_err *err)
+{
+  WH_AUTOCLOSE int dirfd = -1;
+  struct kept_hdr now;
+  char name[64];
+  enum wh_code rc;
+
+  if (from_file)
+    *from_file = false;
+  out->insns = NULL;
+  out->len = 0;
+  if (dir == NULL || (dirfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
+    return cli_seccomp_compile(flags, out, err);
+  snprintf(name, sizeof(name), CLI_SECCOMP_KEPT_PREFIX "%x", flags);
+  kept_now(&now, flags);
+  if (kept_read(dirfd, name, &now, out)) {
+    if (from_file)
+      *from_file = true;
+    return WH_OK;
+  }
+  if ((rc = cli_seccomp_compile(flags, out, err)) == WH_OK && now.exe.ino != 0)
+    kept_write(dirfd, name, &now, out);
   return rc;
 }
 

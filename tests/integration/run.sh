@@ -89,6 +89,13 @@ OUT=$(run --rm busybox unshare -U true 2>&1)
 pass_if "new namespaces are refused inside" "$([[ $? != 0 ]]; echo $?)" "$OUT"
 OUT=$(run --rm busybox sh -c 'mount -t tmpfs x /mnt' 2>&1)
 pass_if "mount is refused inside" "$([[ $? != 0 ]]; echo $?)" "$OUT"
+# the compiled filter is kept in the layer cache; a damaged one is compiled again
+KEPT=("$R"/layers/*/.seccomp-0)
+is "the compiled seccomp filter is kept" "$(stat -c %F "${KEPT[0]}" 2>&1)" "regular file"
+printf 'not a filter' >"${KEPT[0]}"
+OUT=$(run --rm busybox sh -c 'grep ^Seccomp: /proc/self/status | cut -f2; unshare -U true 2>/dev/null && echo UNSHARED' 2>&1)
+is "a damaged kept filter is compiled again and holds" "$OUT" 2
+pass_if "... and written again" "$([[ $(stat -c %s "${KEPT[0]}") -gt 1000 ]]; echo $?)" "$(ls -l "${KEPT[0]}")"
 is "/proc/kcore is masked" "$(run --rm busybox sh -c 'head -c 16 /proc/kcore 2>/dev/null | wc -c')" 0
 OUT=$(run --rm busybox sh -c 'echo 1 >/proc/sys/kernel/domainname' 2>&1)
 pass_if "/proc/sys is read-only" "$([[ $? != 0 ]]; echo $?)" "$OUT"

@@ -12,6 +12,7 @@
  */
 #include "config.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/filter.h>
@@ -30,6 +31,7 @@
 #include <sys/mount.h>
 #include <sys/personality.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -65,22 +67,37 @@ static int run_child(void (*fn)(void *), void *arg)
   return WEXITSTATUS(st);
 }
 
-/* Whether the children load the filter compiled (cli_seccomp_compile +
- * cli_seccomp_load, as `wharf run` does) or built by libseccomp at once
- * (cli_seccomp_apply_default): every case runs both ways. */
-static bool compiled;
+/* How the children get the filter: built and loaded by libseccomp at once
+ * (cli_seccomp_apply_default), compiled then loaded (cli_seccomp_compile +
+ * cli_seccomp_load, as `wharf run` does on a first start), or read back
+ * from the file cli_seccomp_compile_kept() keeps (every later start).
+ * The cases that check what the filter refuses run all three ways. */
+enum how { BUILT, COMPILED, KEPT, N_HOW };
+static enum how how;
+static char kept_dir[] = "/tmp/test_seccomp_kept.XXXXXX";
 
 static void apply(unsigned flags)
 {
   struct wh_err err = {0};
   struct cli_seccomp_prog prog;
+  bool from_file = false;
+  enum wh_code rc = WH_OK;
 
-  if (compiled && cli_seccomp_compile(flags, &prog, &err) != WH_OK) {
+  if (how == COMPILED)
+    rc = cli_seccomp_compile(flags, &prog, &err);
+  else if (how == KEPT &&
+           (rc = cli_seccomp_compile_kept(kept_dir, flags, &prog, &from_file, &err)) == WH_OK && !from_file) {
+    /* the first use wrote the file: read it back */
+    cli_seccomp_prog_release(&prog);
+    rc = cli_seccomp_compile_kept(kept_dir, flags, &prog, &from_file, &err);
+    CHILD_CHECK(rc != WH_OK || from_file);
+  }
+  if (rc != WH_OK) {
     fprintf(stderr, "# child: %s\n", err.msg);
     _exit(3);
   }
   CHILD_CHECK(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0);
-  if ((compiled ? cli_seccomp_load(&prog, &err) : cli_seccomp_apply_default(flags, &err)) != WH_OK) {
+  if ((how == BUILT ? cli_seccomp_apply_default(flags, &err) : cli_seccomp_load(&prog, &err)) != WH_OK) {
     fprintf(stderr, "# child: %s\n", err.msg);
     _exit(3);
   }
@@ -167,10 +184,8 @@ static void child_refused(void *p)
 static void test_refused(void **state)
 {
   (void)state;
-  compiled = false;
-  assert_int_equal(run_child(child_refused, NULL), 0);
-  compiled = true;
-  assert_int_equal(run_child(child_refused, NULL), 0);
+  for (how = 0; how < N_HOW; how++)
+    assert_int_equal(run_child(child_refused, NULL), 0);
 }
 
 /* The compiled program is what libseccomp loads: a classic BPF program of
@@ -192,6 +207,102 @@ static void test_compiled(void **state)
   cli_seccomp_prog_release(&a);
   cli_seccomp_prog_release(&b);
   assert_null(b.insns);
+}
+
+/* The kept file: written by the first compile, read back by the next (the
+ * same program), one per set of flags; compiled again (and rewritten)
+ * when it is damaged, cut short, a symlink, or was written under another
+ * LD_LIBRARY_PATH (which could load another libseccomp). */
+static void kept_path(char *b, size_t n, unsigned flags)
+{
+  snprintf(b, n, "%s/" CLI_SECCOMP_KEPT_PREFIX "%x", kept_dir, flags);
+}
+
+static void assert_same(const struct cli_seccomp_prog *a, const struct cli_seccomp_prog *b)
+{
+  assert_int_equal(a->len, b->len);
+  assert_memory_equal(a->insns, b->insns, a->len * sizeof(*a->insns));
+}
+
+/* compile_kept(flags) must say from_file == want and give ref's program */
+static void kept_is(unsigned flags, bool want, const struct cli_seccomp_prog *ref)
+{
+  struct cli_seccomp_prog p;
+  struct wh_err err = {0};
+  bool from_file = !want;
+
+  assert_int_equal(cli_seccomp_compile_kept(kept_dir, flags, &p, &from_file, &err), WH_OK);
+  assert_int_equal(from_file, want);
+  assert_same(&p, ref);
+  cli_seccomp_prog_release(&p);
+}
+
+static void test_kept(void **state)
+{
+  struct cli_seccomp_prog ref, admin;
+  struct wh_err err = {0};
+  char path[256], other[300];
+  bool from_file = true;
+  struct stat st;
+  int fd;
+
+  (void)state;
+  assert_int_equal(cli_seccomp_compile(0, &ref, &err), WH_OK);
+  assert_int_equal(cli_seccomp_compile(CLI_SECCOMP_SYS_ADMIN, &admin, &err), WH_OK);
+  kept_path(path, sizeof(path), 0);
+  unlink(path);
+  kept_is(0, false, &ref);
+  assert_int_equal(stat(path, &st), 0);
+  assert_true(S_ISREG(st.st_mode) && (size_t)st.st_size > ref.len * sizeof(*ref.insns));
+  kept_is(0, true, &ref);
+  kept_is(0, true, &ref);
+  /* another set of flags: its own file */
+  kept_path(other, sizeof(other), CLI_SECCOMP_SYS_ADMIN);
+  unlink(other);
+  kept_is(CLI_SECCOMP_SYS_ADMIN, false, &admin);
+  kept_is(CLI_SECCOMP_SYS_ADMIN, true, &admin);
+  kept_is(0, true, &ref);
+
+  /* one bit flipped in the last instruction */
+  assert_true((fd = open(path, O_RDWR | O_CLOEXEC)) >= 0);
+  unsigned char c;
+  assert_int_equal(pread(fd, &c, 1, st.st_size - 1), 1);
+  c ^= 0x10;
+  assert_int_equal(pwrite(fd, &c, 1, st.st_size - 1), 1);
+  close(fd);
+  kept_is(0, false, &ref);
+  kept_is(0, true, &ref);
+  /* cut short by one instruction, then to the header alone */
+  assert_int_equal(truncate(path, st.st_size - (off_t)sizeof(*ref.insns)), 0);
+  kept_is(0, false, &ref);
+  assert_int_equal(truncate(path, st.st_size - (off_t)(ref.len * sizeof(*ref.insns))), 0);
+  kept_is(0, false, &ref);
+  kept_is(0, true, &ref);
+  /* another LD_LIBRARY_PATH: compiled again, then kept for it */
+  assert_int_equal(setenv("LD_LIBRARY_PATH", "/nonexistent/wharf-test", 1), 0);
+  kept_is(0, false, &ref);
+  kept_is(0, true, &ref);
+  assert_int_equal(unsetenv("LD_LIBRARY_PATH"), 0);
+  kept_is(0, false, &ref);
+  /* a symlink in its place is not followed, and replaced by a file */
+  assert_int_equal(unlink(path), 0);
+  assert_int_equal(symlink(other, path), 0);
+  kept_is(0, false, &ref);
+  assert_int_equal(lstat(path, &st), 0);
+  assert_true(S_ISREG(st.st_mode));
+  kept_is(CLI_SECCOMP_SYS_ADMIN, true, &admin); /* the symlink's target was not written */
+  /* no directory, or none given: compiled each time */
+  cli_seccomp_prog_release(&admin);
+  assert_int_equal(cli_seccomp_compile_kept("/nonexistent/wharf-test", 0, &admin, &from_file, &err), WH_OK);
+  assert_false(from_file);
+  assert_same(&admin, &ref);
+  cli_seccomp_prog_release(&admin);
+  from_file = true;
+  assert_int_equal(cli_seccomp_compile_kept(NULL, 0, &admin, &from_file, &err), WH_OK);
+  assert_false(from_file);
+  assert_same(&admin, &ref);
+  cli_seccomp_prog_release(&admin);
+  cli_seccomp_prog_release(&ref);
 }
 
 /* ---- ordinary calls ------------------------------------------------------------ */
@@ -241,10 +352,8 @@ static void child_ordinary(void *p)
 static void test_ordinary(void **state)
 {
   (void)state;
-  compiled = false;
-  assert_int_equal(run_child(child_ordinary, NULL), 0);
-  compiled = true;
-  assert_int_equal(run_child(child_ordinary, NULL), 0);
+  for (how = 0; how < N_HOW; how++)
+    assert_int_equal(run_child(child_ordinary, NULL), 0);
 }
 
 /* ---- foreign ABIs ------------------------------------------------------------------ */
@@ -272,8 +381,7 @@ static void child_i386(void *p)
 static void test_foreign_abi_killed(void **state)
 {
   (void)state;
-  for (int i = 0; i < 2; i++) {
-    compiled = i == 1;
+  for (how = 0; how < N_HOW; how++) {
     assert_int_equal(run_child(child_x32, NULL), 1000 + SIGSYS);
     assert_int_equal(run_child(child_i386, NULL), 1000 + SIGSYS);
   }
@@ -313,7 +421,8 @@ static void test_relaxed_sys_admin(void **state)
     print_message("# not root: mount would fail with EPERM anyway: skipped\n");
     skip();
   }
-  assert_int_equal(run_child(child_relaxed, NULL), 0);
+  for (how = 0; how < N_HOW; how++)
+    assert_int_equal(run_child(child_relaxed, NULL), 0);
 }
 
 static void test_flags_for_caps(void **state)
@@ -341,6 +450,26 @@ int main(void)
       cmocka_unit_test(test_flags_for_caps), cmocka_unit_test(test_refused),
       cmocka_unit_test(test_ordinary),       cmocka_unit_test(test_foreign_abi_killed),
       cmocka_unit_test(test_compiled),       cmocka_unit_test(test_relaxed_sys_admin),
+      cmocka_unit_test(test_kept),
   };
-  return cmocka_run_group_tests_name("seccomp", tests, NULL, NULL);
+  int failed;
+
+  if (mkdtemp(kept_dir) == NULL) {
+    perror("mkdtemp");
+    return 1;
+  }
+  failed = cmocka_run_group_tests_name("seccomp", tests, NULL, NULL);
+  DIR *d = opendir(kept_dir);
+  for (struct dirent *e; d && (e = readdir(d)) != NULL;) {
+    if (e->d_name[0] != '.' ||
+        strncmp(e->d_name, CLI_SECCOMP_KEPT_PREFIX, strlen(CLI_SECCOMP_KEPT_PREFIX)) == 0)
+      unlinkat(dirfd(d), e->d_name, 0);
+  }
+  if (d)
+    closedir(d);
+  if (rmdir(kept_dir) < 0) {
+    perror(kept_dir);
+    failed++;
+  }
+  return failed;
 }
