@@ -440,7 +440,9 @@ static bool kept_read(int dirfd, const char *name, const struct kept_hdr *now, s
   struct stat st;
   size_t n;
 
-  if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size <= (off_t)sizeof(h) ||
+  /* only a file of ours that nobody else could have written */
+  if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 022) ||
+      st.st_size <= (off_t)sizeof(h) ||
       read(fd, &h, sizeof(h)) != (ssize_t)sizeof(h))
     return false;
   n = (size_t)h.len * sizeof(struct sock_filter);

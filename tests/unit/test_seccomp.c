@@ -278,6 +278,12 @@ static void test_kept(void **state)
   assert_int_equal(truncate(path, st.st_size - (off_t)(ref.len * sizeof(*ref.insns))), 0);
   kept_is(0, false, &ref);
   kept_is(0, true, &ref);
+  /* writable by others: not used, written again (not so) */
+  assert_int_equal(chmod(path, 0666), 0);
+  kept_is(0, false, &ref);
+  assert_int_equal(stat(path, &st), 0);
+  assert_int_equal(st.st_mode & 022, 0);
+  kept_is(0, true, &ref);
   /* another LD_LIBRARY_PATH: compiled again, then kept for it */
   assert_int_equal(setenv("LD_LIBRARY_PATH", "/nonexistent/wharf-test", 1), 0);
   kept_is(0, false, &ref);
