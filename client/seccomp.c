@@ -442,8 +442,7 @@ static bool kept_read(int dirfd, const char *name, const struct kept_hdr *now, s
 
   /* only a file of ours that nobody else could have written */
   if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 022) ||
-      st.st_size <= (off_t)sizeof(h) ||
-      read(fd, &h, sizeof(h)) != (ssize_t)sizeof(h))
+      st.st_size <= (off_t)sizeof(h) || read(fd, &h, sizeof(h)) != (ssize_t)sizeof(h))
     return false;
   n = (size_t)h.len * sizeof(struct sock_filter);
   if (memcmp(h.magic, now->magic, sizeof(h.magic)) != 0 || h.flags != now->flags || h.len == 0 ||

@@ -92,13 +92,13 @@ enum wh_code cli_seccomp_compile(unsigned flags, struct cli_seccomp_prog *out, s
 void cli_seccomp_prog_release(struct cli_seccomp_prog *p);
 /* As cli_seccomp_compile(), kept in a file of dir (".seccomp-<flags in
  * hex>"; dir NULL: compiled every time). The file is used when it is the
- * caller's and writable by nobody else, this wharf binary wrote it, from
- * the libseccomp that would load now (the same file
- * at the same path, the same /etc/ld.so.cache and LD_LIBRARY_PATH) and its
- * checksum holds; then libseccomp is not even loaded (about a millisecond
- * of a start). Otherwise the filter is compiled and the file written again
- * (best effort: a failure to keep it is not an error). *from_file tells
- * which happened (may be NULL). */
+ * caller's and writable by nobody else, this wharf binary wrote it from
+ * the libseccomp that would load now (the same file at the same path, the
+ * same /etc/ld.so.cache and LD_LIBRARY_PATH), and its checksum holds; then
+ * libseccomp is not even loaded (about a millisecond of a start).
+ * Otherwise the filter is compiled and the file written again (best
+ * effort: a failure to keep it is not an error). *from_file tells which
+ * happened (may be NULL). */
 enum wh_code cli_seccomp_compile_kept(const char *dir, unsigned flags, struct cli_seccomp_prog *out,
                                       bool *from_file, struct wh_err *err);
 #define CLI_SECCOMP_KEPT_PREFIX ".seccomp-"
