@@ -728,6 +728,7 @@ static enum wh_code run_step(struct build *bd, struct bstate *b, const struct cl
   cli_view_init(&v);
   if ((rc = view_at(bd, CLI_BUILD_REPO, &b->digest, &v, err)) != WH_OK)
     goto out;
+  cli_container_sweep(bd->o->root);
   if ((rc = cli_container_create(bd->o->root, NULL, s.id, &dir, err)) != WH_OK)
     goto out;
   created = true;

@@ -788,7 +788,9 @@ struct started {
 };
 
 /* --rm in the foreground: the remover is forked while the command runs,
- * when the monitor only waits, rather than after it ends. It waits for
+ * when the monitor only waits, rather than after it ends. It sweeps what
+ * killed monitors left (cli_container_sweep(), which the start skipped),
+ * then waits for
  * "R" (EOF: the monitor died first; the next sweep cleans up), then for
  * pid 1's end (early_return: its mounts may still be going away), and
  * deletes the container's renamed directory. */
@@ -813,6 +815,7 @@ static void remover_start(struct started *st, pid_t pid1)
       close(st->lock);
     close(p[1]);
     setsid();
+    cli_container_sweep(st->root);
     if (read(p[0], &c, 1) == 1 && c == 'R') {
       struct pollfd pf = {.fd = pidfd, .events = POLLIN};
       if (pidfd >= 0)
@@ -1028,6 +1031,11 @@ static int run(const struct cli_opts *o, struct run_args *a)
   }
   if ((rc = options_spec(a, &s, &err)) != WH_OK)
     goto fail;
+  /* what killed monitors left: a foreground --rm run leaves that to its
+   * remover, which sweeps while the command runs (a start then reads no
+   * other container's state, however many there are) */
+  if (!a->rm || a->detach)
+    cli_container_sweep(o->root);
   if ((rc = cli_container_create(o->root, a->name, s.id, &dir, &err)) != WH_OK)
     goto fail;
   created = true;

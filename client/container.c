@@ -114,7 +114,6 @@ enum wh_code cli_container_create(const char *root, const char *name, char id_ou
 
   if ((rc = wh_random_hex(id, 32, err)) != WH_OK)
     return rc;
-  cli_container_sweep(root);
   if (name && !cli_container_name_valid(name))
     return wh_err_set(err, WH_EINVALID, 0, "invalid container name \"%s\": use [a-zA-Z0-9][a-zA-Z0-9_.-]*", name);
   snprintf(nm, sizeof(nm), "%s", name ? name : id);

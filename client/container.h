@@ -32,7 +32,8 @@ struct cli_container {
 bool cli_container_name_valid(const char *name);
 /* Makes a new container's directory (rootfs/ upper/ work/) and takes its
  * name (NULL: the first 12 hex digits of the id). WH_ECONFLICT when the
- * name is in use. *state_dir is owned by the caller. */
+ * name is in use. *state_dir is owned by the caller. It does not sweep
+ * (cli_container_sweep()): its callers do, before or alongside. */
 enum wh_code cli_container_create(const char *root, const char *name, char id_out[65], char **state_dir,
                                   struct wh_err *err);
 enum wh_code cli_container_write_config(const char *state_dir, json_t *config, struct wh_err *err);

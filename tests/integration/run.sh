@@ -239,6 +239,15 @@ kill -9 "$FG"
 wait "$FG" 2>/dev/null
 for i in $(seq 50); do wh_running "$PID" || break; sleep 0.1; done
 is "a killed foreground run --rm: the next command removes it at once" "$(wf "$R" ps -a -q | wc -l)" 0
+# a foreground run --rm leaves that sweep to its remover, while its command runs
+ID=$(run -d --rm --name victim3 busybox sleep 60)
+PID=$(wf "$R" ps --format json | jq -r '.[] | select(.name == "victim3") | .pid')
+kill -9 "$(awk '{print $4}' "/proc/$PID/stat")"
+for i in $(seq 50); do wh_running "$PID" || break; sleep 0.1; done
+run --rm busybox true
+for i in $(seq 50); do [[ -d $R/containers/$ID ]] || break; sleep 0.1; done
+pass_if "a foreground run --rm sweeps too (its remover does)" "$([[ -n $ID && ! -d $R/containers/$ID ]]; echo $?)" \
+  "$(ls -a "$R/containers")"
 ID=$(run -d --name victim2 busybox sleep 60)
 PID=$(wf "$R" ps --format json | jq -r '.[] | select(.name == "victim2") | .pid')
 kill -9 "$(awk '{print $4}' "/proc/$PID/stat")"
