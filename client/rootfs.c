@@ -8,7 +8,7 @@
  * cache directory exists under its final name only once its extraction
  * finished, both of its digests matched and it was synced; it is built in
  * a "tmp-" sibling and renamed, so a killed extraction leaves only a tmp-
- * directory that the next run removes. Cache directories are never written
+ * directory, which the next extraction into the cache, or prune, removes. Cache directories are never written
  * after the rename: containers see them read-only through overlayfs.
  * Beside the layers, each <map> directory keeps the compiled seccomp
  * filters (".seccomp-<flags>", client/seccomp.h); prune removes them.
@@ -136,11 +136,29 @@ static enum wh_code extract_one(struct store *st, const char *repo, const struct
   return rc == WH_OK ? rc : wh_err_wrap(err, "layer %s", d->digest.str);
 }
 
+/* Removes tmp- leftovers of killed extractions (older than a minute, so a
+ * concurrent run's extraction is left alone). */
+static void sweep_tmp(int cache)
+{
+  WH_AUTOCLOSEDIR DIR *d = wh_opendir_at(cache, ".");
+  struct dirent *e;
+  time_t now = time(NULL);
+
+  while (d && (e = readdir(d))) {
+    struct stat sb;
+    if (strncmp(e->d_name, "tmp-", 4) != 0 || fstatat(cache, e->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0)
+      continue;
+    if (now - sb.st_mtime > 60)
+      cli_extract_rmtree_at(cache, e->d_name, NULL);
+  }
+}
+
 /* Makes sure the cache directory cache (an fd) has the entry name: when
  * missing, fill(ctx, dirfd) builds it in a tmp- sibling (made with mode),
  * which is synced (the whole file system with syncfs, unless fill synced
  * what it wrote itself) and renamed (another run that won the race: its
- * copy). */
+ * copy). Building one first removes what killed builds left (a start that
+ * finds everything in the cache does not read the whole cache). */
 static enum wh_code cache_entry(int cache, const char *name, mode_t mode, bool fill_syncs,
                                 enum wh_code (*fill)(void *ctx, int dirfd, struct wh_err *err), void *ctx,
                                 struct wh_err *err)
@@ -152,6 +170,7 @@ static enum wh_code cache_entry(int cache, const char *name, mode_t mode, bool f
 
   if (fstatat(cache, name, &sb, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(sb.st_mode))
     return WH_OK;
+  sweep_tmp(cache);
   if ((rc = wh_random_hex(rnd, 8, err)) != WH_OK)
     return rc;
   snprintf(tmp, sizeof(tmp), "tmp-%.80s-%s", name, rnd);
@@ -342,23 +361,6 @@ static enum wh_code copy_root(struct store *st, const char *repo, const struct w
   return WH_OK;
 }
 
-/* Removes tmp- leftovers of killed extractions (older than a minute, so a
- * concurrent run's extraction is left alone). */
-static void sweep_tmp(int cache)
-{
-  WH_AUTOCLOSEDIR DIR *d = wh_opendir_at(cache, ".");
-  struct dirent *e;
-  time_t now = time(NULL);
-
-  while (d && (e = readdir(d))) {
-    struct stat sb;
-    if (strncmp(e->d_name, "tmp-", 4) != 0 || fstatat(cache, e->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0)
-      continue;
-    if (now - sb.st_mtime > 60)
-      cli_extract_rmtree_at(cache, e->d_name, NULL);
-  }
-}
-
 enum wh_code cli_rootfs_prepare(struct store *st, const char *root, const char *repo,
                                 const struct wh_manifest *img, const struct wh_buf *cfg, struct cli_run_spec *s,
                                 struct wh_err *err)
@@ -395,7 +397,6 @@ enum wh_code cli_rootfs_prepare(struct store *st, const char *root, const char *
   cache = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (cache < 0)
     return wh_err_set(err, WH_EIO, errno, "open %s", dir);
-  sweep_tmp(cache);
   if (!(s->layers_dir = strdup(dir)) || !(s->lowers = calloc(img->n_layers + 1, sizeof(*s->lowers))))
     return wh_err_set(err, WH_ENOMEM, 0, "out of memory");
   s->n_lowers = img->n_layers + 1; /* filled from the end: release frees what is set */
@@ -498,6 +499,8 @@ enum wh_code cli_layer_cache_prune(struct store *st, const char *root, bool dry_
       struct dirent *e;
       if (m->d_name[0] == '.' || !(d = wh_opendir_at(dirfd(maps), m->d_name)))
         continue;
+      if (!dry_run)
+        sweep_tmp(dirfd(d));
       while ((e = readdir(d))) {
         const char *dash = strchr(e->d_name, '-');
         struct wh_digest dg;

@@ -267,9 +267,17 @@ run --name keeper busybox true
 KEEPER=$(readlink "$R/containers/names/keeper")
 is "a start creates nothing in the container's upper directory" \
   "$(find "$R/containers/$KEEPER/upper" -mindepth 1 | wc -l)" 0
+# what a killed extraction left: a start with all it needs cached does not
+# look for it, prune removes it (once a minute old)
+MAPDIR=$(dirname "$(find "$R/layers" -mindepth 2 -maxdepth 2 -name '*.init' | head -1)")
+mkdir -p "$MAPDIR/tmp-sha256-killed-0123/bin" && touch -d '2 minutes ago' "$MAPDIR/tmp-sha256-killed-0123"
+run --rm busybox true
+pass_if "a cached start leaves a killed extraction's tmp- directory alone" \
+  "$([[ -d $MAPDIR/tmp-sha256-killed-0123 ]]; echo $?)"
 wf "$R" tag busybox other:1 >/dev/null
 check "rmi of both names of the image" wf "$R" rmi busybox other:1
 like "prune keeps a layer a container still uses" "$(wf "$R" prune --grace 0 2>/dev/null)" ' 0 unpacked layers'
+pass_if "... and removes a killed extraction's tmp- directory" "$([[ ! -e $MAPDIR/tmp-sha256-killed-0123 ]]; echo $?)"
 wf "$R" rm keeper >/dev/null
 like "prune removes it once no container uses it" "$(wf "$R" prune --grace 0 2>/dev/null)" ' 1 unpacked layer'
 is "the layer cache is empty" "$(find "$R/layers" -mindepth 2 -maxdepth 2 | wc -l)" 0
