@@ -1033,10 +1033,18 @@ static int run(const struct cli_opts *o, struct run_args *a)
     goto fail;
   /* what killed monitors left: a foreground --rm run leaves that to its
    * remover, which sweeps while the command runs (a start then reads no
-   * other container's state, however many there are) */
-  if (!a->rm || a->detach)
+   * other container's state, however many there are), unless the name
+   * it wants is held: maybe by a container whose monitor was killed */
+  bool swept = !a->rm || a->detach;
+  if (swept)
     cli_container_sweep(o->root);
-  if ((rc = cli_container_create(o->root, a->name, s.id, &dir, &err)) != WH_OK)
+  rc = cli_container_create(o->root, a->name, s.id, &dir, &err);
+  if (rc == WH_ECONFLICT && !swept) {
+    cli_container_sweep(o->root);
+    wh_err_clear(&err);
+    rc = cli_container_create(o->root, a->name, s.id, &dir, &err);
+  }
+  if (rc != WH_OK)
     goto fail;
   created = true;
   s.state_dir = dir;

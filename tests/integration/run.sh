@@ -248,6 +248,14 @@ run --rm busybox true
 for i in $(seq 50); do [[ -d $R/containers/$ID ]] || break; sleep 0.1; done
 pass_if "a foreground run --rm sweeps too (its remover does)" "$([[ -n $ID && ! -d $R/containers/$ID ]]; echo $?)" \
   "$(ls -a "$R/containers")"
+# ... and when the name it wants is held by a killed monitor's container,
+# it sweeps at once and takes the name
+ID=$(run -d --rm --name victim4 busybox sleep 60)
+PID=$(wf "$R" ps --format json | jq -r '.[] | select(.name == "victim4") | .pid')
+kill -9 "$(awk '{print $4}' "/proc/$PID/stat")"
+for i in $(seq 50); do wh_running "$PID" || break; sleep 0.1; done
+is "a killed monitor's container name is taken again by a foreground run --rm" \
+  "$(run --rm --name victim4 busybox echo again 2>&1)" again
 ID=$(run -d --name victim2 busybox sleep 60)
 PID=$(wf "$R" ps --format json | jq -r '.[] | select(.name == "victim2") | .pid')
 kill -9 "$(awk '{print $4}' "/proc/$PID/stat")"
