@@ -790,10 +790,9 @@ struct started {
 /* --rm in the foreground: the remover is forked while the command runs,
  * when the monitor only waits, rather than after it ends. It sweeps what
  * killed monitors left (cli_container_sweep(), which the start skipped),
- * then waits for
- * "R" (EOF: the monitor died first; the next sweep cleans up), then for
- * pid 1's end (early_return: its mounts may still be going away), and
- * deletes the container's renamed directory. */
+ * then waits for "R" (EOF: the monitor died first; the next sweep cleans
+ * up), then for pid 1's end (early_return: its mounts may still be going
+ * away), and deletes the container's renamed directory. */
 static void remover_start(struct started *st, pid_t pid1)
 {
   int p[2], pidfd = (int)syscall(SYS_pidfd_open, pid1, 0); /* our unreaped child: no pid reuse */

@@ -8,8 +8,9 @@
  * cache directory exists under its final name only once its extraction
  * finished, both of its digests matched and it was synced; it is built in
  * a "tmp-" sibling and renamed, so a killed extraction leaves only a tmp-
- * directory, which the next extraction into the cache, or prune, removes. Cache directories are never written
- * after the rename: containers see them read-only through overlayfs.
+ * directory, which the next extraction into the cache, or prune, removes.
+ * Cache directories are never written after the rename: containers see
+ * them read-only through overlayfs.
  * Beside the layers, each <map> directory keeps the compiled seccomp
  * filters (".seccomp-<flags>", client/seccomp.h); prune removes them.
  */
