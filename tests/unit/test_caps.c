@@ -29,15 +29,9 @@
 #include <cmocka.h>
 
 #include "client/caps.h"
+#include "tests/unit/child_check.h"
 
 #define BIT(c) (UINT64_C(1) << (c))
-#define CHILD_CHECK(cond)                                                                                    \
-  do {                                                                                                       \
-    if (!(cond)) {                                                                                           \
-      fprintf(stderr, "# child: check failed at line %d: %s\n", __LINE__, #cond);                            \
-      _exit(50 + __LINE__ % 200);                                                                            \
-    }                                                                                                        \
-  } while (0)
 
 /* "CapEff:\t000001fffeffffff" of /proc/self/status -> bits; UINT64_MAX when absent */
 static uint64_t status_caps(const char *field)
@@ -57,22 +51,6 @@ static uint64_t status_caps(const char *field)
   }
   fclose(f);
   return v;
-}
-
-static int run_child(void (*fn)(void *), void *arg)
-{
-  int st = 0;
-  pid_t pid = fork();
-
-  assert_true(pid >= 0);
-  if (pid == 0) {
-    fn(arg);
-    _exit(0);
-  }
-  assert_int_equal(waitpid(pid, &st, 0), pid);
-  if (!WIFEXITED(st))
-    return 1000 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
-  return WEXITSTATUS(st);
 }
 
 /* ---- names and sets -------------------------------------------------------- */

@@ -40,32 +40,10 @@
 #include <cmocka.h>
 
 #include "client/seccomp.h"
+#include "tests/unit/child_check.h"
 
-#define CHILD_CHECK(cond)                                                                                    \
-  do {                                                                                                       \
-    if (!(cond)) {                                                                                           \
-      fprintf(stderr, "# child: check failed at line %d: %s (errno %d)\n", __LINE__, #cond, errno);          \
-      _exit(50 + __LINE__ % 200);                                                                            \
-    }                                                                                                        \
-  } while (0)
 /* the call fails with exactly this errno */
 #define FAILS_WITH(call, e) (errno = 0, (call) == -1 && errno == (e))
-
-static int run_child(void (*fn)(void *), void *arg)
-{
-  int st = 0;
-  pid_t pid = fork();
-
-  assert_true(pid >= 0);
-  if (pid == 0) {
-    fn(arg);
-    _exit(0);
-  }
-  assert_int_equal(waitpid(pid, &st, 0), pid);
-  if (!WIFEXITED(st))
-    return 1000 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
-  return WEXITSTATUS(st);
-}
 
 /* How the children get the filter: built and loaded by libseccomp at once
  * (cli_seccomp_apply_default), compiled then loaded (cli_seccomp_compile +
